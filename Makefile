@@ -1,0 +1,89 @@
+# ferry: move a live legacy PostgreSQL database into a Supabase schema.
+#
+#   make                 build the programs (build/release/bin)
+#   make check           install what the tests need, build with ASan+UBSan, run every test
+#   make bench [SCALE=N] benchmark against a raw COPY pipe (not part of check)
+#   make install PREFIX=/usr/local
+#   make FLAVOR=asan     sanitizer build (build/asan/bin)
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+CC         ?= cc
+FLAVOR     ?= release
+PKGS       := libpq msgpack libzstd libxxhash
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+ifeq ($(FLAVOR),asan)
+OPT        := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+OPT        := -O2 -g
+endif
+CFLAGS     ?=
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS     := $(PKG_LIBS) -lpthread -lm
+
+B          := build/$(FLAVOR)
+PROGRAMS   := extract transform load verify plan cat
+BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
+LIB_SRC    := $(wildcard lib/*.c)
+LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+SCRIPTS    := $(wildcard scripts/ferry scripts/ferry-*)
+MANPAGES   := $(wildcard man/*.[1-8])
+
+.PHONY: all check unit bench install clean deps demo
+all: $(BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/lib/libferry.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+# each program is every .c file of its directory, linked with lib/
+.SECONDEXPANSION:
+$(B)/bin/ferry-%: $$(patsubst %.c,$(B)/%.o,$$(wildcard $$*/*.c)) $(B)/lib/libferry.a
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/lib/libferry.a
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+deps:
+	scripts/install-deps.sh
+
+# the test command named in README.md and run by .ci/run
+check:
+	scripts/install-deps.sh
+	$(MAKE) --no-print-directory FLAVOR=asan all unit
+	tests/run.sh build/asan
+
+bench:
+	scripts/install-deps.sh
+	$(MAKE) --no-print-directory FLAVOR=release all
+	tests/bench/run.sh build/release $(SCALE)
+
+demo:
+	scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BINS) $(SCRIPTS) $(DESTDIR)$(BINDIR)
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,39 @@
+/*
+ * pgconn.h: everything libpq, in one place.
+ *
+ * Connections take a libpq conninfo string or URI; NULL or "" means the
+ * PG* environment.  Passwords come from .pgpass, service files or
+ * PGPASSWORD: ferry never prints a conninfo, only host, port and dbname.
+ * Every session gets the settings that make text output exact and stable:
+ * DateStyle ISO, IntervalStyle postgres, TimeZone UTC, extra_float_digits 3,
+ * client_encoding UTF8.
+ */
+#ifndef FERRY_PGCONN_H
+#define FERRY_PGCONN_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "buf.h"
+
+/*
+ * role is "source" or "target" (used in messages); on failure, logs
+ * "cannot connect to <role> (host=.. dbname=..): <libpq message>" and
+ * returns NULL.
+ */
+PGconn *pg_connect(const char *conninfo, const char *role, const char *appname);
+/* "host=... port=... dbname=... user=..." of a live connection, for messages */
+const char *pg_describe(PGconn *conn);
+/* run a command; false on error (logged with the role) */
+bool pg_exec(PGconn *conn, const char *sql);
+/* run a query with text params; NULL on error (logged) */
+PGresult *pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params);
+/* the server's message of a failed result, on one line (no trailing newline) */
+const char *pg_errmsg(PGconn *conn, const PGresult *res);
+/* quoted identifier / literal appended to b (dies on out of memory) */
+void pg_append_ident(buf *b, const char *ident);
+void pg_append_literal(buf *b, const char *lit);
+/* "schema.table" or "table" -> quoted qualified name */
+void pg_append_qualified(buf *b, const char *name);
+
+#endif

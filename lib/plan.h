@@ -1,0 +1,157 @@
+/*
+ * plan.h: the migration plan (see man/ferry-plan.5).
+ *
+ * A plan file says, for each entity, where its rows come from (an extract
+ * query on the source), where they go (a destination table), which columns
+ * hold legacy keys of which entity, and how the stages treat them.  It is
+ * written by "ferry plan" from the catalogs, read and edited by a DBA, and
+ * read by every stage (--plan FILE --entity NAME) and by the driver.
+ *
+ * Syntax, one directive per line, '#' starts a comment line:
+ *
+ *   ferry-plan 1
+ *   namespace   UUID                 UUIDv5 namespace (default: ferry's)
+ *   TODO: text                       unresolved; "ferry run" refuses the plan
+ *
+ *   entity NAME
+ *     source      SCHEMA.TABLE       legacy table (messages, counts)
+ *     target      SCHEMA.TABLE | -   destination table; "-" = not migrated
+ *     keyspace    NAME               UUID key space (default: source table name)
+ *     key         COL[,COL...]       output columns holding the legacy key
+ *     uuid        COL                destination column given UUIDv5(keyspace, key)
+ *     drop        COL                output column used by the stages, not loaded
+ *     ref         COL ENTITY [reject|null]    COL holds a legacy key of ENTITY:
+ *                                    mapped to its UUID; when ENTITY has no such
+ *                                    row: reject the row (default) or load NULL
+ *     check       COL ENTITY [reject|null]    same, but the value is kept (natural key)
+ *     defer       COL ENTITY         breaks a foreign-key cycle: loaded NULL, then
+ *                                    set by a fix-up step once ENTITY is loaded
+ *     tree        PARENTCOL [depth=COL] [orphan=root|reject] [cycle=reject|root]
+ *                                    self reference: parents are emitted before
+ *                                    children; PARENTCOL is mapped like a ref
+ *     poly        TYPECOL IDCOL [missing=reject|null]   generic relation: TYPECOL
+ *                                    holds an entity name, IDCOL a legacy key of it
+ *     depends     ENTITY...          extra ordering constraints
+ *     incremental EXPR               SQL over the extract query's columns (alias q)
+ *                                    telling when a row last changed
+ *     conflict    COL[,COL...]       unique columns for upserts (default: key)
+ *     TODO: text
+ *     extract
+ *       SELECT ...                   the extract query (any SQL, many lines)
+ *     end
+ *   end
+ */
+#ifndef FERRY_PLAN_H
+#define FERRY_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum ref_kind
+{
+	REF_UUID,      /* ref: legacy key -> UUID */
+	REF_CHECK,     /* check: natural key, existence only */
+	REF_DEFER      /* defer: NULL now, fixed up later */
+} ref_kind;
+
+typedef enum missing_policy
+{
+	MISSING_REJECT,
+	MISSING_NULL
+} missing_policy;
+
+typedef struct plan_ref
+{
+	char *column;
+	char *entity;
+	ref_kind kind;
+	missing_policy on_missing;
+} plan_ref;
+
+typedef enum tree_policy
+{
+	TREE_ROOT,      /* load the comment as a root, with a note */
+	TREE_REJECT     /* reject it (and, for a cycle, the comments under it) */
+} tree_policy;
+
+typedef struct plan_tree
+{
+	char *parent_column;
+	char *depth_column;        /* NULL: no depth column */
+	tree_policy orphan;        /* default TREE_ROOT */
+	tree_policy cycle;         /* default TREE_REJECT */
+} plan_tree;
+
+typedef struct plan_poly
+{
+	char *type_column;
+	char *id_column;
+	missing_policy on_missing; /* default MISSING_REJECT */
+} plan_poly;
+
+typedef struct plan_entity
+{
+	char *name;
+	char *source;             /* NULL if not given */
+	char *target;             /* NULL for "-" (not migrated) */
+	char *keyspace;           /* defaulted from source when not given */
+	int nkey;
+	char **key;
+	char *uuid_column;        /* NULL if none */
+	int ndrop;
+	char **drop;
+	int nrefs;
+	plan_ref *refs;
+	plan_tree *tree;          /* NULL if none */
+	plan_poly *poly;          /* NULL if none */
+	int ndepends;
+	char **depends;
+	char *incremental;        /* NULL if none */
+	int nconflict;
+	char **conflict;          /* NULL: same as key */
+	char *extract_sql;        /* NULL if not given */
+	int ntodo;
+	char **todo;
+	int line;                 /* line of "entity NAME" */
+} plan_entity;
+
+typedef struct plan
+{
+	int version;
+	char *path;
+	uint8_t ns[16];
+	int ntodo;                /* top-level TODOs */
+	char **todo;
+	int nentities;
+	plan_entity *entities;
+} plan;
+
+/* parse a plan file; NULL on error, logged as "FILE:LINE: what is wrong" */
+plan *plan_load(const char *path);
+void plan_free(plan *p);
+plan_entity *plan_find(const plan *p, const char *name);
+/* the entity whose keys a ref/tree/poly points to, NULL if unknown */
+
+/*
+ * Is the plan complete and consistent?  Logs every problem: TODOs left,
+ * refs to unknown entities, entities without key or extract query,
+ * dependency cycles not broken by "defer".  Returns the number of problems.
+ */
+int plan_validate(const plan *p);
+
+/*
+ * The order entities load in: a topological sort over ref, check, poly
+ * (the entities a poly column may name are not known statically, so an
+ * entity with a poly goes after every other migrated entity) and depends;
+ * self references and defer edges are not ordering edges.  order[] gets
+ * entity indexes, level[] (may be NULL) the longest dependency chain below
+ * each entity (entities of equal level are independent).  Returns false
+ * and logs the cycle when there is one.
+ */
+bool plan_order(const plan *p, int *order, int *level);
+
+/* write a plan back out in canonical form */
+void plan_write(FILE *f, const plan *p);
+
+#endif

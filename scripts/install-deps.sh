@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# install-deps.sh: install the Debian packages ferry builds, tests and
+# benchmarks with, when they are missing.  Needs root (or sudo) only when
+# something is missing.
+set -eu
+
+packages="gcc make pkg-config libc6-dev libpq-dev libmsgpack-dev libzstd-dev
+libxxhash-dev postgresql-15 postgresql-client-15 bats jq zstd time procps"
+
+missing=
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing$missing" >&2
+sudo=
+[ "$(id -u)" = 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >&2
+# the server is started by tests/pgserver.sh, never as a system service
+$sudo apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,124 @@
+-- ferry's own bookkeeping in the destination database ("ferry init").
+-- Idempotent: safe to run again; never touches application tables.
+-- Schema "ferry" holds runs, id mappings, checkpoints, rejects, the audit
+-- log and schema changes; schema "ferry_backup" holds column backups made
+-- by "ferry cleanup backup".
+
+\set ON_ERROR_STOP on
+set client_min_messages = warning;
+
+begin;
+
+create schema if not exists ferry;
+create schema if not exists ferry_backup;
+
+create table if not exists ferry.meta (
+    key     text primary key,
+    value   text not null
+);
+insert into ferry.meta values ('schema_version', '1') on conflict (key) do nothing;
+
+-- one row per "ferry run" (full or incremental)
+create table if not exists ferry.runs (
+    run_id          text primary key,
+    kind            text not null check (kind in ('full', 'incremental')),
+    status          text not null default 'running'
+                    check (status in ('running', 'done', 'failed', 'rolled_back')),
+    plan_file       text,
+    plan_sha256     text,
+    source          text,                   -- host/port/dbname, never a password
+    snapshot        text,                   -- exported snapshot id of the source
+    source_time     timestamptz,            -- source clock when the snapshot was taken
+    since           timestamptz,            -- incremental: changes since (with overlap)
+    started_at      timestamptz not null default now(),
+    finished_at     timestamptz,
+    source_rows     bigint,
+    loaded_rows     bigint,
+    rejected_rows   bigint,
+    success_rate    numeric(7, 4)
+);
+
+-- one row per entity of a run
+create table if not exists ferry.entity_runs (
+    run_id          text not null references ferry.runs (run_id) on delete cascade,
+    entity          text not null,
+    status          text not null default 'pending'
+                    check (status in ('pending', 'running', 'done', 'failed', 'rolled_back')),
+    source_rows     bigint,
+    loaded_rows     bigint,
+    rejected_rows   bigint,
+    noted_rows      bigint,
+    max_key         text,                   -- highest legacy key seen (incremental)
+    started_at      timestamptz,
+    finished_at     timestamptz,
+    primary key (run_id, entity)
+);
+
+-- progress of a load, committed in the same transaction as each batch
+create table if not exists ferry.checkpoints (
+    run_id          text not null,
+    entity          text not null,
+    phase           text not null default 'load',     -- load | fixup
+    records         bigint not null default 0,        -- input records consumed
+    rows_loaded     bigint not null default 0,
+    rows_rejected   bigint not null default 0,
+    batches         integer not null default 0,
+    last_key        text,
+    stream_sha      text,                             -- identifies the replayed spool
+    updated_at      timestamptz not null default now(),
+    primary key (run_id, entity, phase)
+);
+
+-- legacy key -> UUID of every row ferry loaded, and the run that first loaded it
+create table if not exists ferry.id_map (
+    entity          text not null,
+    legacy_id       text not null,
+    uuid            uuid not null,
+    run_id          text not null,
+    primary key (entity, legacy_id)
+);
+create index if not exists id_map_run_idx on ferry.id_map (run_id, entity);
+
+-- rows set aside (disposition 'rejected') and rows loaded under a documented
+-- policy after an anomaly (disposition 'repaired'), with their original values
+create table if not exists ferry.rejects (
+    id              bigserial primary key,
+    run_id          text not null,
+    entity          text not null,
+    legacy_id       text,
+    stage           text not null,                    -- extract | transform | load
+    reason          text not null,
+    detail          text,
+    disposition     text not null default 'rejected'
+                    check (disposition in ('rejected', 'repaired')),
+    row_data        jsonb,
+    created_at      timestamptz not null default now()
+);
+create index if not exists rejects_run_idx on ferry.rejects (run_id, entity);
+
+-- every event of every stage (start, batch, reject, end ...)
+create table if not exists ferry.audit_log (
+    id              bigserial primary key,
+    ts              timestamptz not null,
+    run_id          text,
+    program         text not null,
+    entity          text,
+    event           text not null,
+    data            jsonb not null
+);
+create index if not exists audit_log_run_idx on ferry.audit_log (run_id);
+
+-- schema changes made by "ferry cleanup" (and restored)
+create table if not exists ferry.schema_changes (
+    id              bigserial primary key,
+    ts              timestamptz not null default now(),
+    phase           text not null,                    -- analyse | backup | deprecate | drop | restore
+    table_schema    text not null,
+    table_name      text not null,
+    column_name     text not null,
+    status          text not null,                    -- done | refused | skipped | failed
+    detail          jsonb,
+    sql             text
+);
+
+commit;
