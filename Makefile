@@ -48,8 +48,9 @@ $(B)/lib/libferry.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 # each program is every .c file of its directory, linked with lib/
+objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c))
 .SECONDEXPANSION:
-$(B)/bin/ferry-%: $$(patsubst %.c,$(B)/%.o,$$(wildcard $$*/*.c)) $(B)/lib/libferry.a
+$(B)/bin/ferry-%: $$(call objs_of,$$*) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
