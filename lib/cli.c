@@ -1,0 +1,86 @@
+/*
+ * cli.c: the command-line options every ferry program shares.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "exitcode.h"
+#include "log.h"
+
+long
+cli_int(const char *opt, const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || v < 0)
+		die(FERRY_EXIT_USAGE, "option %s needs a non-negative integer, not \"%s\"", opt, arg);
+	return v;
+}
+
+bool
+cli_common_option(cli_common *c, int opt, const char *arg, void (*usage)(int))
+{
+	switch (opt)
+	{
+		case 'o':
+			c->output = arg;
+			return true;
+		case 'z':
+			c->compress = true;
+			return true;
+		case OPT_ZSTD_LEVEL:
+			c->zstd_level = (int) cli_int("--zstd-level", arg);
+			return true;
+		case OPT_ZSTD_THREADS:
+			c->zstd_threads = (int) cli_int("--zstd-threads", arg);
+			return true;
+		case OPT_RUN:
+			c->run = arg;
+			return true;
+		case OPT_LOG:
+			c->log = arg;
+			return true;
+		case OPT_PROGRESS:
+			if (c->verbosity < 1)
+				c->verbosity = 1;
+			return true;
+		case 'q':
+			c->verbosity = -1;
+			return true;
+		case 'v':
+			c->verbosity++;
+			return true;
+		case 'h':
+			usage(FERRY_EXIT_OK);
+			return true;
+		case OPT_VERSION:
+			printf("%s %s\n", log_progname(), FERRY_VERSION);
+			exit(FERRY_EXIT_OK);
+		default:
+			return false;
+	}
+}
+
+void
+cli_common_start(cli_common *c)
+{
+	log_set_level(log_get_level() + c->verbosity);
+	io_install_signal_handlers();
+	event_open(c->log);
+}
+
+ferry_output *
+cli_open_output(const cli_common *c)
+{
+	bool file = c->output && *c->output && !(c->output[0] == '-' && c->output[1] == '\0');
+	ferry_output *out = out_open(c->output, file || c->compress, c->zstd_level, c->zstd_threads);
+
+	if (out == NULL)
+		exit(FERRY_EXIT_IO);
+	return out;
+}
