@@ -36,7 +36,8 @@
  *                                    telling when a row last changed
  *     conflict    COL[,COL...]       unique columns for upserts (default: key)
  *     TODO: text
- *     extract
+ *     extract                        (a line of the query containing "TODO:"
+ *                                    is a TODO too)
  *       SELECT ...                   the extract query (any SQL, many lines)
  *     end
  *   end
@@ -67,6 +68,7 @@ typedef struct plan_ref
 	char *entity;
 	ref_kind kind;
 	missing_policy on_missing;
+	int line;                 /* added: line of the directive (0 if built in memory) */
 } plan_ref;
 
 typedef enum tree_policy
@@ -114,6 +116,11 @@ typedef struct plan_entity
 	int ntodo;
 	char **todo;
 	int line;                 /* line of "entity NAME" */
+	/* added fields (zero when a plan is built in memory) */
+	int *todo_line;           /* line of each TODO (a directive or an extract line) */
+	int extract_line;         /* line of "extract" */
+	int extract_end;          /* line of the "end" closing the extract */
+	int end_line;             /* line of the "end" closing the entity */
 } plan_entity;
 
 typedef struct plan
@@ -125,6 +132,7 @@ typedef struct plan
 	char **todo;
 	int nentities;
 	plan_entity *entities;
+	int *todo_line;           /* added: line of each top-level TODO */
 } plan;
 
 /* parse a plan file; NULL on error, logged as "FILE:LINE: what is wrong" */
@@ -153,5 +161,25 @@ bool plan_order(const plan *p, int *order, int *level);
 
 /* write a plan back out in canonical form */
 void plan_write(FILE *f, const plan *p);
+
+/* ---- additions ---- */
+
+/* parse a plan held in memory; name is used in messages ("FILE:LINE: ...") */
+plan *plan_parse(const char *text, size_t len, const char *name);
+
+/*
+ * Find one dependency cycle among migrated entities (same edges as
+ * plan_order).  On return cycle[0..n-1] are entity indexes where cycle[i]
+ * depends on cycle[(i+1) % n], and why[i] (when why is not NULL) the ref of
+ * cycle[i] making that edge, or NULL for a "depends" or "poly" edge.  Both
+ * arrays need room for p->nentities.  Returns n, 0 when there is no cycle.
+ */
+int plan_find_cycle(const plan *p, int *cycle, const plan_ref **why);
+
+/* the keyspace an entity gets by default from its source (malloc'ed) */
+char *plan_default_keyspace(const char *source);
+
+/* a column, entity or table name as the plan writes it: bare, or "quoted" */
+void plan_write_name(FILE *f, const char *name);
 
 #endif
