@@ -61,6 +61,13 @@ print_header(buf *b, const ferry_header *h)
 			buf_putc(b, ',');
 		buf_json_string(b, h->key[i], strlen(h->key[i]));
 	}
+	buf_puts(b, "],\"skip\":[");
+	for (int i = 0; i < h->nskip; i++)
+	{
+		if (i)
+			buf_putc(b, ',');
+		buf_json_string(b, h->skip[i], strlen(h->skip[i]));
+	}
 	buf_puts(b, "],\"columns\":[");
 	for (int i = 0; i < h->ncols; i++)
 	{

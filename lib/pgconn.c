@@ -114,6 +114,17 @@ const char *
 pg_errmsg(PGconn *conn, const PGresult *res)
 {
 	static char msg[2048];
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (primary)
+	{
+		/* the server's own words: primary message, then its detail if any */
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		char tmp[2048];
+
+		snprintf(tmp, sizeof tmp, "%s%s%s", primary, detail ? ": " : "", detail ? detail : "");
+		return one_line(tmp, msg, sizeof msg);
+	}
 	const char *m = res ? PQresultErrorMessage(res) : NULL;
 
 	if (m == NULL || *m == '\0')

@@ -39,6 +39,9 @@ header_free(ferry_header *h)
 	for (int i = 0; i < h->nkey; i++)
 		free(h->key[i]);
 	free(h->key);
+	for (int i = 0; i < h->nskip; i++)
+		free(h->skip[i]);
+	free(h->skip);
 	for (int i = 0; i < h->ncols; i++)
 	{
 		free(h->cols[i].name);
@@ -65,6 +68,8 @@ header_copy(ferry_header *dst, const ferry_header *src)
 	dst->uuid_column = dup_or_null(src->uuid_column);
 	dst->order = dup_or_null(src->order);
 	header_set_key(dst, src->nkey, src->key);
+	for (int i = 0; i < src->nskip; i++)
+		header_add_skip(dst, src->skip[i]);
 	for (int i = 0; i < src->ncols; i++)
 		header_add_column(dst, src->cols[i].name, src->cols[i].type);
 }
@@ -102,6 +107,24 @@ header_set_key(ferry_header *h, int nkey, char **key)
 		for (int i = 0; i < nkey; i++)
 			h->key[i] = xstrdup(key[i]);
 	}
+}
+
+void
+header_add_skip(ferry_header *h, const char *name)
+{
+	if (header_is_skip(h, name))
+		return;
+	h->skip = xrealloc(h->skip, (size_t) (h->nskip + 1) * sizeof *h->skip);
+	h->skip[h->nskip++] = xstrdup(name);
+}
+
+bool
+header_is_skip(const ferry_header *h, const char *name)
+{
+	for (int i = 0; i < h->nskip; i++)
+		if (strcmp(h->skip[i], name) == 0)
+			return true;
+	return false;
 }
 
 /* ---- writer ---- */
@@ -208,6 +231,7 @@ writer_header(ferry_writer *w, const ferry_header *h)
 	if (h->uuid_column) n++;
 	if (h->order) n++;
 	if (h->nkey) n++;
+	if (h->nskip) n++;
 	msgpack_pack_map(pk, (size_t) n);
 	pack_cstr(pk, "ferry");
 	pack_cstr(pk, FERRY_STREAM_FORMAT);
@@ -227,6 +251,13 @@ writer_header(ferry_writer *w, const ferry_header *h)
 		msgpack_pack_array(pk, (size_t) h->nkey);
 		for (int i = 0; i < h->nkey; i++)
 			pack_cstr(pk, h->key[i]);
+	}
+	if (h->nskip)
+	{
+		pack_cstr(pk, "skip");
+		msgpack_pack_array(pk, (size_t) h->nskip);
+		for (int i = 0; i < h->nskip; i++)
+			pack_cstr(pk, h->skip[i]);
 	}
 	pack_cstr(pk, "columns");
 	msgpack_pack_array(pk, (size_t) h->ncols);
@@ -491,6 +522,18 @@ parse_header(ferry_reader *r, const msgpack_object *o)
 		for (int i = 0; i < h->nkey; i++)
 			if ((h->key[i] = obj_strdup(&v->via.array.ptr[i])) == NULL)
 				goto bad;
+	}
+	if ((v = map_get(o, "skip")) != NULL && v->type == MSGPACK_OBJECT_ARRAY)
+	{
+		for (uint32_t i = 0; i < v->via.array.size; i++)
+		{
+			char *name = obj_strdup(&v->via.array.ptr[i]);
+
+			if (name == NULL)
+				goto bad;
+			header_add_skip(h, name);
+			free(name);
+		}
 	}
 	v = map_get(o, "columns");
 	if (v == NULL || v->type != MSGPACK_OBJECT_ARRAY)

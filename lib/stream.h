@@ -4,7 +4,8 @@
  * A stream is a sequence of msgpack objects:
  *   header    map  {"ferry":"stream","version":1,"entity":..,"run":..,
  *                   "source":..,"columns":[[name,type],..], optional
- *                   "keyspace","key":[cols],"uuid":col,"order":"key"|"tree"|"none"}
+ *                   "keyspace","key":[cols],"uuid":col,"order":"key"|"tree"|"none",
+ *                   "skip":[cols]: columns carried for the stages, not loaded}
  *   row       array of one value per column
  *   reject    map  {"reject":reason,"detail":..,"stage":..,"key":..,"row":[..]}
  *             a row set aside (never loaded), with why
@@ -44,6 +45,8 @@ typedef struct ferry_header
 	char *order;         /* "key", "tree" or NULL: the order rows come in */
 	int nkey;
 	char **key;          /* columns holding the legacy key */
+	int nskip;
+	char **skip;         /* columns the load does not write (e.g. a key the target lacks) */
 	int ncols;
 	ferry_column *cols;
 } ferry_header;
@@ -56,6 +59,8 @@ int header_add_column(ferry_header *h, const char *name, const char *type);
 /* index of a column by name, -1 if none */
 int header_find(const ferry_header *h, const char *name);
 void header_set_key(ferry_header *h, int nkey, char **key);
+void header_add_skip(ferry_header *h, const char *name);
+bool header_is_skip(const ferry_header *h, const char *name);
 
 /* ---- writing ---- */
 

@@ -64,7 +64,7 @@ create table if not exists ferry.checkpoints (
     rows_rejected   bigint not null default 0,
     batches         integer not null default 0,
     last_key        text,
-    stream_sha      text,                             -- identifies the replayed spool
+    complete        boolean not null default false,   -- the whole stream is loaded
     updated_at      timestamptz not null default now(),
     primary key (run_id, entity, phase)
 );

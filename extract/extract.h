@@ -1,0 +1,40 @@
+/*
+ * extract.h: stream rows out of the source with COPY.
+ */
+#ifndef FERRY_EXTRACT_H
+#define FERRY_EXTRACT_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "stream.h"
+
+typedef struct extract_spec
+{
+	const char *query;        /* the base query (SELECT ...), required */
+	const char *where;        /* extra condition over the query's columns (alias q) */
+	int nkey;
+	char **key;               /* key columns: ORDER BY and --after-key */
+	bool order_by_key;
+	const char *after_key;    /* only rows with key > this (single-column keys) */
+	const char *incremental;  /* expression over q telling when a row changed */
+	const char *since;        /* with incremental: changed at or after this */
+	const char *max_key;      /* with incremental: also rows with key > this */
+	long long limit;          /* -1: no limit */
+	long long expected;       /* row estimate for progress, -1 if unknown */
+} extract_spec;
+
+/*
+ * Run the COPY and write header, rows and trailer through w.  The caller
+ * has begun the transaction (and set its snapshot).  header holds what is
+ * known besides the columns (entity, run, keyspace ...); the columns are
+ * added here from the query's result description.  Returns the exit code
+ * (FERRY_EXIT_OK on success); errors are logged.
+ */
+int extract_run(PGconn *conn, const extract_spec *spec, ferry_header *header,
+				ferry_writer *w, long long *rows);
+
+/* the full SELECT statement extract_run would COPY */
+char *extract_sql(const extract_spec *spec);
+
+#endif

@@ -1,0 +1,1025 @@
+/*
+ * load.c: batches of COPY, each with its id mappings, rejects and
+ * checkpoint in one transaction; bad rows isolated by splitting.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "exitcode.h"
+#include "io.h"
+#include "load.h"
+#include "log.h"
+#include "pgconn.h"
+
+typedef struct load_ctx
+{
+	PGconn *conn;
+	const load_spec *spec;
+	const ferry_header *h;
+	load_stats *stats;
+	int nload;                /* columns written to the table */
+	int *load_idx;            /* their indexes in the stream */
+	ferry_kind *load_kinds;
+	int uuid_idx;             /* -1 if none */
+	int *key_idx;
+	int nkey;
+	char *columns_sql;        /* "(c1, c2, ...)" quoted */
+	char *columns_list;       /* "c1, c2, ..." */
+	char *target_sql;         /* quoted schema.table */
+	bool staged;              /* modes that COPY into a temporary stage first */
+
+	/* the batch being built */
+	buf copy;                 /* COPY TEXT lines of its rows */
+	size_t *line_off;         /* start of each line; line_off[n] = copy.len */
+	int nrows;
+	int cap;
+	bool *loaded;             /* per row: landed */
+	buf keys;                 /* per row: legacy key text, NUL-terminated */
+	size_t *key_off;
+	buf uuids;                /* per row: 36 characters */
+	buf rej_copy;             /* COPY TEXT lines for ferry.rejects */
+	buf rej_json;             /* JSON lines for the rejects file */
+	uint64_t batch_records;   /* records this batch consumes */
+	uint64_t batch_rejected;  /* rejects and notes this batch records */
+	int batch_size;           /* current target rows per batch */
+
+	buf sql;                  /* scratch */
+	buf scratch;
+	buf err;
+	ferry_value *vals;
+	char *fatal;              /* set when a target error must stop the load */
+} load_ctx;
+
+/* ---- building the batch ---- */
+
+static void
+batch_reset(load_ctx *c)
+{
+	buf_reset(&c->copy);
+	buf_reset(&c->keys);
+	buf_reset(&c->uuids);
+	buf_reset(&c->rej_copy);
+	buf_reset(&c->rej_json);
+	c->nrows = 0;
+	c->batch_records = 0;
+	c->batch_rejected = 0;
+	c->line_off[0] = 0;
+}
+
+static void
+ensure_cap(load_ctx *c)
+{
+	if (c->nrows + 1 < c->cap)
+		return;
+	c->cap *= 2;
+	c->line_off = xrealloc(c->line_off, (size_t) c->cap * sizeof *c->line_off);
+	c->key_off = xrealloc(c->key_off, (size_t) c->cap * sizeof *c->key_off);
+	c->loaded = xrealloc(c->loaded, (size_t) c->cap * sizeof *c->loaded);
+}
+
+/* legacy key text of a record (composite: "," joined, "," and "\" escaped) */
+static void
+append_key(load_ctx *c, const ferry_value *vals, buf *out)
+{
+	for (int k = 0; k < c->nkey; k++)
+	{
+		if (k)
+			buf_putc(out, ',');
+		if (c->nkey == 1)
+		{
+			value_to_text(&vals[c->key_idx[k]], out);
+			continue;
+		}
+		buf_reset(&c->scratch);
+		value_to_text(&vals[c->key_idx[k]], &c->scratch);
+		for (size_t i = 0; i < c->scratch.len; i++)
+		{
+			if (c->scratch.data[i] == ',' || c->scratch.data[i] == '\\')
+				buf_putc(out, '\\');
+			buf_putc(out, c->scratch.data[i]);
+		}
+	}
+}
+
+static void
+add_row(load_ctx *c, const ferry_value *vals)
+{
+	ensure_cap(c);
+	for (int i = 0; i < c->nload; i++)
+	{
+		if (i)
+			buf_putc(&c->copy, '\t');
+		copytext_append_value(&c->copy, &vals[c->load_idx[i]]);
+	}
+	buf_putc(&c->copy, '\n');
+	c->key_off[c->nrows] = c->keys.len;
+	if (c->nkey)
+		append_key(c, vals, &c->keys);
+	buf_putc(&c->keys, '\0');
+	if (c->uuid_idx >= 0 && vals[c->uuid_idx].t == FV_STR && vals[c->uuid_idx].u.s.len == 36)
+		buf_append(&c->uuids, vals[c->uuid_idx].u.s.p, 36);
+	else
+		buf_append(&c->uuids, "000000000000000000000000000000000000", 36);
+	c->loaded[c->nrows] = false;
+	c->nrows++;
+	c->line_off[c->nrows] = c->copy.len;
+}
+
+/* JSON object of a row: column name -> value */
+static void
+row_json(load_ctx *c, const ferry_value *vals, int n, const int *idx, buf *out)
+{
+	buf_putc(out, '{');
+	for (int i = 0; i < n; i++)
+	{
+		const char *name = c->h->cols[idx ? idx[i] : i].name;
+
+		if (i)
+			buf_putc(out, ',');
+		buf_json_string(out, name, strlen(name));
+		buf_putc(out, ':');
+		value_to_json(&vals[i], out);
+	}
+	buf_putc(out, '}');
+}
+
+static void
+copy_field(buf *out, const char *s)
+{
+	ferry_value v = s ? fv_str(s, strlen(s)) : fv_null();
+
+	copytext_append_value(out, &v);
+}
+
+/* record a reject or a note for ferry.rejects and the rejects file */
+static void
+add_reject(load_ctx *c, const char *stage, const char *reason, const char *detail,
+		   const char *key, const char *disposition, const buf *json_row)
+{
+	const load_spec *s = c->spec;
+	buf *o = &c->rej_copy;
+
+	copy_field(o, s->run);
+	buf_putc(o, '\t');
+	copy_field(o, s->entity);
+	buf_putc(o, '\t');
+	copy_field(o, key);
+	buf_putc(o, '\t');
+	copy_field(o, stage ? stage : "unknown");
+	buf_putc(o, '\t');
+	copy_field(o, reason);
+	buf_putc(o, '\t');
+	copy_field(o, detail);
+	buf_putc(o, '\t');
+	copy_field(o, disposition);
+	buf_putc(o, '\t');
+	if (json_row)
+	{
+		ferry_value v = fv_str(json_row->data, json_row->len);
+
+		copytext_append_value(o, &v);
+	}
+	else
+		buf_puts(o, "\\N");
+	buf_putc(o, '\n');
+
+	buf *j = &c->rej_json;
+
+	buf_puts(j, "{\"run\":");
+	if (s->run)
+		buf_json_string(j, s->run, strlen(s->run));
+	else
+		buf_puts(j, "null");
+	buf_puts(j, ",\"entity\":");
+	if (s->entity)
+		buf_json_string(j, s->entity, strlen(s->entity));
+	else
+		buf_puts(j, "null");
+	buf_puts(j, ",\"key\":");
+	if (key)
+		buf_json_string(j, key, strlen(key));
+	else
+		buf_puts(j, "null");
+	buf_printf(j, ",\"stage\":\"%s\",\"disposition\":\"%s\",\"reason\":", stage ? stage : "unknown",
+			   disposition);
+	buf_json_string(j, reason, strlen(reason));
+	buf_puts(j, ",\"detail\":");
+	if (detail)
+		buf_json_string(j, detail, strlen(detail));
+	else
+		buf_puts(j, "null");
+	if (json_row)
+	{
+		buf_puts(j, ",\"row\":");
+		buf_append(j, json_row->data, json_row->len);
+	}
+	buf_puts(j, "}\n");
+	c->batch_rejected++;
+}
+
+/* ---- talking to the target ---- */
+
+/* is this error about the rows (reject them) or about the load (stop)? */
+static bool
+row_error(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	/* data exceptions and integrity constraint violations */
+	return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
+}
+
+/* "COPY t, line 37, column x: ..." -> 37, or 0 */
+static int
+error_line(const PGresult *res)
+{
+	const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+	const char *p = ctx ? strstr(ctx, ", line ") : NULL;
+
+	return p ? atoi(p + 7) : 0;
+}
+
+static bool
+exec_ok(load_ctx *c, const char *sql)
+{
+	if (pg_exec(c->conn, sql))
+		return true;
+	if (!c->fatal)
+		c->fatal = xstrdup("");  /* logged by pg_exec */
+	return false;
+}
+
+/*
+ * COPY rows [lo, hi] into dest.  Returns NULL on success, else the failed
+ * result (caller clears it).
+ */
+static PGresult *
+copy_rows(load_ctx *c, const char *dest, int lo, int hi)
+{
+	PGresult *res;
+
+	buf_reset(&c->sql);
+	buf_printf(&c->sql, "COPY %s %s FROM STDIN", dest, c->columns_sql);
+	res = PQexec(c->conn, buf_cstr(&c->sql));
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return res;
+	PQclear(res);
+
+	size_t from = c->line_off[lo], to = c->line_off[hi + 1];
+
+	if (PQputCopyData(c->conn, c->copy.data + from, (int) (to - from)) != 1 ||
+		PQputCopyEnd(c->conn, NULL) != 1)
+	{
+		res = PQgetResult(c->conn);
+		return res ? res : PQmakeEmptyPGresult(c->conn, PGRES_FATAL_ERROR);
+	}
+	PGresult *last = NULL;
+
+	while ((res = PQgetResult(c->conn)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && last == NULL)
+			last = res;
+		else
+			PQclear(res);
+	}
+	return last;
+}
+
+/* the statement that moves the stage into the table, for the staged modes */
+static const char *
+apply_sql(load_ctx *c)
+{
+	const load_spec *s = c->spec;
+	buf *b = &c->sql;
+	const ferry_header *h = c->h;
+
+	buf_reset(b);
+	if (s->mode == LOAD_UPDATE)
+	{
+		buf_printf(b, "UPDATE %s AS t SET ", c->target_sql);
+		bool first = true;
+
+		for (int i = 0; i < c->nload; i++)
+		{
+			const char *name = h->cols[c->load_idx[i]].name;
+
+			if (c->load_idx[i] == c->uuid_idx)
+				continue;
+			if (!first)
+				buf_puts(b, ", ");
+			first = false;
+			pg_append_ident(b, name);
+			buf_puts(b, " = s.");
+			pg_append_ident(b, name);
+		}
+		buf_puts(b, " FROM pg_temp.ferry_stage AS s WHERE t.");
+		pg_append_ident(b, h->cols[c->uuid_idx].name);
+		buf_puts(b, " = s.");
+		pg_append_ident(b, h->cols[c->uuid_idx].name);
+		return buf_cstr(b);
+	}
+	buf_printf(b, "INSERT INTO %s %s SELECT %s FROM pg_temp.ferry_stage",
+			   c->target_sql, c->columns_sql, c->columns_list);
+	if (s->mode == LOAD_SKIP)
+		buf_puts(b, " ON CONFLICT DO NOTHING");
+	else
+	{
+		buf_puts(b, " ON CONFLICT (");
+		for (int k = 0; k < s->nconflict; k++)
+		{
+			if (k)
+				buf_puts(b, ", ");
+			pg_append_ident(b, s->conflict[k]);
+		}
+		buf_puts(b, ") DO UPDATE SET ");
+		bool first = true;
+
+		for (int i = 0; i < c->nload; i++)
+		{
+			const char *name = h->cols[c->load_idx[i]].name;
+			bool is_conflict = false;
+
+			for (int k = 0; k < s->nconflict; k++)
+				is_conflict |= strcmp(name, s->conflict[k]) == 0;
+			if (is_conflict)
+				continue;
+			if (!first)
+				buf_puts(b, ", ");
+			first = false;
+			pg_append_ident(b, name);
+			buf_puts(b, " = EXCLUDED.");
+			pg_append_ident(b, name);
+		}
+		if (first)
+		{
+			/* nothing but the key: keep the row as it is */
+			b->len -= strlen(" DO UPDATE SET ");
+			buf_puts(b, " DO NOTHING");
+		}
+	}
+	return buf_cstr(b);
+}
+
+/* rows [lo, hi] into the table; NULL on success, else the failed result */
+static PGresult *
+put_rows(load_ctx *c, int lo, int hi)
+{
+	if (!c->staged)
+		return copy_rows(c, c->target_sql, lo, hi);
+
+	PGresult *res = PQexec(c->conn, "TRUNCATE pg_temp.ferry_stage");
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return res;
+	PQclear(res);
+	if ((res = copy_rows(c, "pg_temp.ferry_stage", lo, hi)) != NULL)
+		return res;
+	res = PQexec(c->conn, apply_sql(c));
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+	{
+		PQclear(res);
+		return NULL;
+	}
+	/* a line number from the stage's COPY never reaches here */
+	return res;
+}
+
+/* set aside one row the target refused */
+static void
+reject_row(load_ctx *c, int row, const char *reason, const char *detail)
+{
+	const char *key = c->keys.data + c->key_off[row];
+	size_t len = c->line_off[row + 1] - c->line_off[row] - 1;
+	buf json;
+
+	buf_init(&json, len + 64);
+	if (copytext_parse_row(c->copy.data + c->line_off[row], len, c->load_kinds, c->nload,
+						   &c->scratch, c->vals, &c->err))
+		row_json(c, c->vals, c->nload, c->load_idx, &json);
+	else
+		buf_puts(&json, "null");
+	add_reject(c, "load", reason, detail, *key ? key : NULL, "rejected", &json);
+	buf_free(&json);
+	c->stats->rejected++;
+	event_emit("reject", "\"key\":\"%s\",\"reason\":\"%s\"", *key ? key : "", reason);
+}
+
+/* the short reason code of a refused row, from its SQLSTATE */
+static const char *
+reason_of(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state == NULL)
+		return "load_error";
+	if (strcmp(state, "23502") == 0)
+		return "not_null_violation";
+	if (strcmp(state, "23505") == 0)
+		return "unique_violation";
+	if (strcmp(state, "23514") == 0)
+		return "check_violation";
+	if (strcmp(state, "23503") == 0)
+		return "foreign_key_violation";
+	if (strcmp(state, "22P02") == 0)
+		return "invalid_input";
+	if (strcmp(state, "22007") == 0 || strcmp(state, "22008") == 0)
+		return "invalid_datetime";
+	if (strcmp(state, "22003") == 0)
+		return "out_of_range";
+	if (strcmp(state, "22001") == 0)
+		return "value_too_long";
+	if (strcmp(state, "22021") == 0)
+		return "invalid_encoding";
+	return strncmp(state, "23", 2) == 0 ? "constraint_violation" : "invalid_data";
+}
+
+/*
+ * Load rows [lo, hi] inside a savepoint.  When the target refuses them
+ * for the rows' sake, find the bad rows: straight to the line COPY names
+ * when it names one, else by halving.  Returns false on a fatal error.
+ */
+static bool
+load_range(load_ctx *c, int lo, int hi)
+{
+	if (lo > hi)
+		return true;
+	if (!exec_ok(c, "SAVEPOINT ferry_rows"))
+		return false;
+
+	PGresult *res = put_rows(c, lo, hi);
+
+	if (res == NULL)
+	{
+		for (int i = lo; i <= hi; i++)
+			c->loaded[i] = true;
+		return exec_ok(c, "RELEASE SAVEPOINT ferry_rows");
+	}
+	if (!row_error(res))
+	{
+		c->fatal = xstrdup(pg_errmsg(c->conn, res));
+		PQclear(res);
+		return false;
+	}
+	char *msg = xstrdup(pg_errmsg(c->conn, res));
+	const char *reason = reason_of(res);
+	int line = c->staged ? 0 : error_line(res);
+
+	PQclear(res);
+	if (!exec_ok(c, "ROLLBACK TO SAVEPOINT ferry_rows") ||
+		!exec_ok(c, "RELEASE SAVEPOINT ferry_rows"))
+	{
+		free(msg);
+		return false;
+	}
+	c->stats->splits++;
+	bool ok = true;
+
+	if (lo == hi)
+		reject_row(c, lo, reason, msg);
+	else if (line >= 1 && lo + line - 1 <= hi)
+	{
+		int bad = lo + line - 1;
+
+		ok = load_range(c, lo, bad - 1);
+		if (ok)
+			reject_row(c, bad, reason, msg);
+		ok = ok && load_range(c, bad + 1, hi);
+	}
+	else
+	{
+		int mid = lo + (hi - lo) / 2;
+
+		ok = load_range(c, lo, mid) && load_range(c, mid + 1, hi);
+	}
+	free(msg);
+	return ok;
+}
+
+/* text[] literal of NUL-separated strings, for unnest() */
+static void
+append_array_elem(buf *b, const char *s, size_t n)
+{
+	buf_putc(b, '"');
+	for (size_t i = 0; i < n; i++)
+	{
+		if (s[i] == '"' || s[i] == '\\')
+			buf_putc(b, '\\');
+		buf_putc(b, s[i]);
+	}
+	buf_putc(b, '"');
+}
+
+static bool
+record_id_map(load_ctx *c)
+{
+	buf keys, uuids;
+	int n = 0;
+
+	buf_init(&keys, c->keys.len + 16);
+	buf_init(&uuids, (size_t) c->nrows * 40 + 16);
+	buf_putc(&keys, '{');
+	buf_putc(&uuids, '{');
+	for (int i = 0; i < c->nrows; i++)
+	{
+		const char *key = c->keys.data + c->key_off[i];
+
+		if (!c->loaded[i] || *key == '\0')
+			continue;
+		if (n++)
+		{
+			buf_putc(&keys, ',');
+			buf_putc(&uuids, ',');
+		}
+		append_array_elem(&keys, key, strlen(key));
+		buf_append(&uuids, c->uuids.data + 36 * (size_t) i, 36);
+	}
+	buf_putc(&keys, '}');
+	buf_putc(&uuids, '}');
+
+	bool ok = true;
+
+	if (n > 0)
+	{
+		const char *params[4] = {c->spec->entity, c->spec->run, buf_cstr(&keys), buf_cstr(&uuids)};
+		PGresult *res = pg_query(c->conn,
+								 "INSERT INTO ferry.id_map (entity, legacy_id, uuid, run_id) "
+								 "SELECT $1, k, u, $2 FROM unnest($3::text[], $4::uuid[]) AS t(k, u) "
+								 "ON CONFLICT (entity, legacy_id) DO NOTHING",
+								 4, params);
+
+		ok = res != NULL;
+		PQclear(res);
+	}
+	buf_free(&keys);
+	buf_free(&uuids);
+	if (!ok && !c->fatal)
+		c->fatal = xstrdup("");  /* logged by pg_query */
+	return ok;
+}
+
+static bool
+record_rejects(load_ctx *c)
+{
+	PGresult *res;
+
+	if (c->rej_copy.len == 0)
+		return true;
+	res = PQexec(c->conn, "COPY ferry.rejects (run_id, entity, legacy_id, stage, reason, detail, "
+				 "disposition, row_data) FROM STDIN");
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+	{
+		c->fatal = xstrdup(pg_errmsg(c->conn, res));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	PQputCopyData(c->conn, c->rej_copy.data, (int) c->rej_copy.len);
+	PQputCopyEnd(c->conn, NULL);
+
+	bool ok = true;
+
+	while ((res = PQgetResult(c->conn)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			if (!c->fatal)
+				c->fatal = xstrdup(pg_errmsg(c->conn, res));
+			ok = false;
+		}
+		PQclear(res);
+	}
+	return ok;
+}
+
+static bool
+record_checkpoint(load_ctx *c, bool complete)
+{
+	load_stats *st = c->stats;
+	char records[32], loaded[32], rejected[32], batches[32];
+	const char *last_key = NULL;
+
+	for (int i = c->nrows - 1; i >= 0 && !last_key; i--)
+		if (c->keys.data[c->key_off[i]])
+			last_key = c->keys.data + c->key_off[i];
+	snprintf(records, sizeof records, "%" PRIu64, st->records);
+	snprintf(loaded, sizeof loaded, "%" PRIu64, st->loaded);
+	snprintf(rejected, sizeof rejected, "%" PRIu64, st->rejected + st->passed_rejects);
+	snprintf(batches, sizeof batches, "%" PRIu64, st->batches);
+
+	const char *params[9] = {c->spec->run, c->spec->entity, c->spec->phase, records, loaded,
+		rejected, batches, last_key, complete ? "t" : "f"};
+	PGresult *res = pg_query(c->conn,
+							 "INSERT INTO ferry.checkpoints AS k (run_id, entity, phase, records, "
+							 "rows_loaded, rows_rejected, batches, last_key, complete, updated_at) "
+							 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) "
+							 "ON CONFLICT (run_id, entity, phase) DO UPDATE SET "
+							 "records = EXCLUDED.records, rows_loaded = EXCLUDED.rows_loaded, "
+							 "rows_rejected = EXCLUDED.rows_rejected, batches = EXCLUDED.batches, "
+							 "last_key = coalesce(EXCLUDED.last_key, k.last_key), "
+							 "complete = EXCLUDED.complete, updated_at = now()",
+							 9, params);
+
+	if (res == NULL)
+	{
+		if (!c->fatal)
+			c->fatal = xstrdup("");  /* logged by pg_query */
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+static void
+append_rejects_file(load_ctx *c)
+{
+	if (!c->spec->rejects_file || c->rej_json.len == 0)
+		return;
+	int fd = open(c->spec->rejects_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (fd < 0 || write(fd, c->rej_json.data, c->rej_json.len) != (ssize_t) c->rej_json.len)
+		log_warn("cannot append to the rejects file \"%s\": %s (they are in ferry.rejects)",
+				 c->spec->rejects_file, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* load and commit the current batch; false on a fatal error */
+static bool
+flush_batch(load_ctx *c, bool complete)
+{
+	int64_t started = now_us();
+	uint64_t before = c->stats->loaded;
+
+	if (c->nrows == 0 && c->batch_records == 0 && !complete)
+		return true;
+	if (!exec_ok(c, "BEGIN"))
+		return false;
+	if (c->nrows > 0 && !load_range(c, 0, c->nrows - 1))
+		goto fail;
+	for (int i = 0; i < c->nrows; i++)
+		c->stats->loaded += c->loaded[i];
+	c->stats->records += c->batch_records;
+	c->stats->batches++;
+	if (c->spec->bookkeeping)
+	{
+		if (c->spec->id_map && c->spec->entity && c->nkey > 0 && c->uuid_idx >= 0 &&
+			!record_id_map(c))
+			goto fail;
+		if (!record_rejects(c))
+			goto fail;
+		if (c->spec->run && c->spec->entity && !record_checkpoint(c, complete))
+			goto fail;
+	}
+	if (!exec_ok(c, "COMMIT"))
+		return false;
+	append_rejects_file(c);
+
+	int ms = (int) ((now_us() - started) / 1000);
+
+	event_emit("batch", "\"batch\":%" PRIu64 ",\"rows\":%d,\"loaded\":%" PRIu64
+			   ",\"records\":%" PRIu64 ",\"ms\":%d,\"size\":%d",
+			   c->stats->batches, c->nrows, c->stats->loaded - before, c->stats->records,
+			   ms, c->batch_size);
+	/* adapt the batch size to the destination's latency */
+	const load_spec *s = c->spec;
+
+	if (c->nrows >= c->batch_size)
+	{
+		if (ms * 2 < s->target_ms && c->batch_size < s->max_batch)
+			c->batch_size = c->batch_size + c->batch_size / 4 + 1;
+		else if (ms > s->target_ms && c->batch_size > s->min_batch)
+			c->batch_size = c->batch_size * 3 / 4;
+		if (c->batch_size > s->max_batch)
+			c->batch_size = s->max_batch;
+		if (c->batch_size < s->min_batch)
+			c->batch_size = s->min_batch;
+	}
+	batch_reset(c);
+	return true;
+fail:
+	/* a failed statement leaves the transaction aborted: roll it back */
+	PQclear(PQexec(c->conn, "ROLLBACK"));
+	return false;
+}
+
+/* ---- setup ---- */
+
+static bool
+check_columns(load_ctx *c)
+{
+	buf b;
+	PGresult *res;
+	bool ok = true;
+
+	buf_init(&b, 256);
+	buf_puts(&b, "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = ");
+	pg_append_literal(&b, c->target_sql);
+	buf_puts(&b, "::regclass AND a.attnum > 0 AND NOT a.attisdropped");
+	res = pg_query(c->conn, buf_cstr(&b), 0, NULL);
+	buf_free(&b);
+	if (res == NULL)
+		return false;
+	for (int i = 0; i < c->nload; i++)
+	{
+		const char *name = c->h->cols[c->load_idx[i]].name;
+		bool found = false;
+
+		for (int r = 0; r < PQntuples(res) && !found; r++)
+			found = strcmp(PQgetvalue(res, r, 0), name) == 0;
+		if (!found)
+		{
+			log_error("target: table %s has no column \"%s\" (the stream has it)",
+					  c->spec->target, name);
+			ok = false;
+		}
+	}
+	PQclear(res);
+	return ok;
+}
+
+static bool
+read_checkpoint(load_ctx *c, uint64_t *records, bool *complete)
+{
+	const char *params[3] = {c->spec->run, c->spec->entity, c->spec->phase};
+	PGresult *res = pg_query(c->conn,
+							 "SELECT records, rows_loaded, rows_rejected, batches, complete "
+							 "FROM ferry.checkpoints WHERE run_id = $1 AND entity = $2 AND phase = $3",
+							 3, params);
+
+	*records = 0;
+	*complete = false;
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) == 1)
+	{
+		*records = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		c->stats->loaded = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		/* earlier rejects are not told apart by origin: count them as ours */
+		c->stats->rejected = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+		c->stats->batches = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+		*complete = PQgetvalue(res, 0, 4)[0] == 't';
+	}
+	PQclear(res);
+	return true;
+}
+
+static void
+reset_sequences(load_ctx *c)
+{
+	buf b;
+	PGresult *res;
+
+	buf_init(&b, 512);
+	buf_puts(&b, "SELECT a.attname, pg_get_serial_sequence(");
+	pg_append_literal(&b, c->target_sql);
+	buf_puts(&b, ", a.attname) FROM pg_attribute a WHERE a.attrelid = ");
+	pg_append_literal(&b, c->target_sql);
+	buf_puts(&b, "::regclass AND a.attnum > 0 AND NOT a.attisdropped AND pg_get_serial_sequence(");
+	pg_append_literal(&b, c->target_sql);
+	buf_puts(&b, ", a.attname) IS NOT NULL");
+	res = pg_query(c->conn, buf_cstr(&b), 0, NULL);
+	if (res == NULL)
+	{
+		buf_free(&b);
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *col = PQgetvalue(res, r, 0);
+		bool loaded = false;
+
+		for (int i = 0; i < c->nload; i++)
+			loaded |= strcmp(c->h->cols[c->load_idx[i]].name, col) == 0;
+		if (!loaded)
+			continue;
+		buf_reset(&b);
+		buf_puts(&b, "SELECT setval(");
+		pg_append_literal(&b, PQgetvalue(res, r, 1));
+		buf_puts(&b, ", greatest(coalesce(max(");
+		pg_append_ident(&b, col);
+		buf_puts(&b, "), 1), 1), max(");
+		pg_append_ident(&b, col);
+		buf_printf(&b, ") IS NOT NULL) FROM %s", c->target_sql);
+		if (pg_exec(c->conn, buf_cstr(&b)))
+			log_info("sequence %s reset after the load", PQgetvalue(res, r, 1));
+	}
+	PQclear(res);
+	buf_free(&b);
+}
+
+static bool
+prepare(load_ctx *c)
+{
+	const ferry_header *h = c->h;
+	const load_spec *s = c->spec;
+	buf b;
+
+	buf_init(&b, 256);
+	pg_append_qualified(&b, s->target);
+	c->target_sql = xstrdup(buf_cstr(&b));
+	buf_reset(&b);
+
+	c->load_idx = xcalloc((size_t) h->ncols + 1, sizeof *c->load_idx);
+	c->load_kinds = xcalloc((size_t) h->ncols + 1, sizeof *c->load_kinds);
+	buf_putc(&b, '(');
+	for (int i = 0; i < h->ncols; i++)
+	{
+		if (header_is_skip(h, h->cols[i].name))
+			continue;
+		if (c->nload)
+			buf_puts(&b, ", ");
+		pg_append_ident(&b, h->cols[i].name);
+		c->load_kinds[c->nload] = h->cols[i].kind;
+		c->load_idx[c->nload++] = i;
+	}
+	c->columns_list = xstrdup(buf_cstr(&b) + 1);
+	buf_putc(&b, ')');
+	c->columns_sql = xstrdup(buf_cstr(&b));
+	buf_free(&b);
+	if (c->nload == 0)
+	{
+		log_error("the stream has no column to load");
+		return false;
+	}
+	c->uuid_idx = h->uuid_column ? header_find(h, h->uuid_column) : -1;
+	c->nkey = h->nkey;
+	c->key_idx = xcalloc((size_t) (h->nkey ? h->nkey : 1), sizeof *c->key_idx);
+	for (int k = 0; k < h->nkey; k++)
+		if ((c->key_idx[k] = header_find(h, h->key[k])) < 0)
+		{
+			log_error("the stream's key column \"%s\" is not one of its columns", h->key[k]);
+			return false;
+		}
+	if (s->mode == LOAD_UPDATE && c->uuid_idx < 0)
+	{
+		log_error("an update load needs the stream's uuid column");
+		return false;
+	}
+	if (s->mode == LOAD_UPSERT && s->nconflict == 0)
+	{
+		log_error("an upsert needs conflict columns (the stream has no key)");
+		return false;
+	}
+	if (!check_columns(c))
+		return false;
+	c->staged = s->mode != LOAD_INSERT;
+	if (c->staged)
+	{
+		buf_init(&b, 256);
+		buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS ferry_stage AS SELECT %s FROM %s WITH NO DATA",
+				   c->columns_list, c->target_sql);
+		bool ok = pg_exec(c->conn, buf_cstr(&b));
+
+		buf_free(&b);
+		if (!ok)
+			return false;
+	}
+	c->cap = 4096;
+	c->line_off = xmalloc((size_t) c->cap * sizeof *c->line_off);
+	c->key_off = xmalloc((size_t) c->cap * sizeof *c->key_off);
+	c->loaded = xmalloc((size_t) c->cap * sizeof *c->loaded);
+	buf_init(&c->copy, 1 << 20);
+	buf_init(&c->keys, 1 << 14);
+	buf_init(&c->uuids, 1 << 16);
+	buf_init(&c->rej_copy, 4096);
+	buf_init(&c->rej_json, 4096);
+	buf_init(&c->sql, 1024);
+	buf_init(&c->scratch, 4096);
+	buf_init(&c->err, 256);
+	c->vals = xcalloc((size_t) h->ncols + 1, sizeof *c->vals);
+	c->batch_size = s->min_batch > 1000 ? s->min_batch : (s->max_batch < 1000 ? s->max_batch : 1000);
+	batch_reset(c);
+	return true;
+}
+
+static void
+cleanup(load_ctx *c)
+{
+	free(c->target_sql);
+	free(c->columns_sql);
+	free(c->columns_list);
+	free(c->load_idx);
+	free(c->load_kinds);
+	free(c->key_idx);
+	free(c->line_off);
+	free(c->key_off);
+	free(c->loaded);
+	free(c->vals);
+	free(c->fatal);
+	buf_free(&c->copy);
+	buf_free(&c->keys);
+	buf_free(&c->uuids);
+	buf_free(&c->rej_copy);
+	buf_free(&c->rej_json);
+	buf_free(&c->sql);
+	buf_free(&c->scratch);
+	buf_free(&c->err);
+}
+
+int
+load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *stats)
+{
+	load_ctx c;
+	ferry_record rec;
+	int got = 0;
+	int code = FERRY_EXIT_OK;
+	uint64_t skip = 0;
+	bool already_complete = false;
+
+	memset(&c, 0, sizeof c);
+	memset(stats, 0, sizeof *stats);
+	c.conn = conn;
+	c.spec = spec;
+	c.h = reader_header(r);
+	c.stats = stats;
+	if (!prepare(&c))
+	{
+		cleanup(&c);
+		return FERRY_EXIT_TARGET;
+	}
+	if (spec->resume && spec->bookkeeping && spec->run && spec->entity)
+	{
+		if (!read_checkpoint(&c, &skip, &already_complete))
+		{
+			cleanup(&c);
+			return FERRY_EXIT_TARGET;
+		}
+		stats->records = skip;
+		if (skip)
+			log_info("resuming %s after %" PRIu64 " records already loaded", spec->entity, skip);
+	}
+	event_emit("load_start", "\"skip\":%" PRIu64, skip);
+	progress_start(spec->entity ? spec->entity : spec->target, -1);
+
+	while ((got = reader_next(r, &rec)) == 1)
+	{
+		if (stats->skipped < skip)
+		{
+			/* loaded by an earlier, interrupted load of this same stream */
+			stats->skipped++;
+			continue;
+		}
+		c.batch_records++;
+		if (rec.type == FR_ROW)
+			add_row(&c, rec.vals);
+		else
+		{
+			bool rej = rec.type == FR_REJECT;
+			buf json;
+
+			buf_init(&json, 256);
+			if (rej && rec.vals)
+				row_json(&c, rec.vals, rec.nvals, NULL, &json);
+			add_reject(&c, rec.stage, rec.reason, rec.detail, rec.key,
+					   rej ? "rejected" : "repaired", rej && rec.vals ? &json : NULL);
+			buf_free(&json);
+			if (rej)
+				stats->passed_rejects++;
+			else
+				stats->notes++;
+		}
+		if (c.nrows >= c.batch_size || c.copy.len >= spec->max_batch_bytes)
+		{
+			if (!flush_batch(&c, false))
+			{
+				code = FERRY_EXIT_TARGET;
+				break;
+			}
+			progress_update((int64_t) stats->loaded);
+		}
+		if (io_interrupted)
+			break;
+	}
+	if (code == FERRY_EXIT_OK && got < 0)
+	{
+		/* the last batch is not committed: the stream is not whole */
+		code = FERRY_EXIT_STREAM;
+	}
+	else if (code == FERRY_EXIT_OK && got == 0)
+	{
+		if (already_complete && c.nrows == 0 && c.batch_records == 0)
+			log_info("%s was already completely loaded", spec->entity);
+		else
+		{
+			/* the trailer is verified: the last batch completes the entity */
+			if (!flush_batch(&c, true))
+				code = FERRY_EXIT_TARGET;
+		}
+		if (code == FERRY_EXIT_OK && spec->reset_sequences)
+			reset_sequences(&c);
+	}
+	if (code == FERRY_EXIT_TARGET && c.fatal && *c.fatal)
+		log_error("target: %s", c.fatal);
+	progress_done((int64_t) stats->loaded);
+	event_emit("load_end", "\"exit\":%d,\"loaded\":%" PRIu64 ",\"rejected\":%" PRIu64
+			   ",\"passed_rejects\":%" PRIu64 ",\"notes\":%" PRIu64 ",\"batches\":%" PRIu64
+			   ",\"splits\":%" PRIu64, code, stats->loaded, stats->rejected,
+			   stats->passed_rejects, stats->notes, stats->batches, stats->splits);
+	cleanup(&c);
+	return code;
+}

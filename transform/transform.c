@@ -1,0 +1,472 @@
+/*
+ * transform.c: map each row's legacy keys to UUIDs, check references, and
+ * route rows that cannot be loaded to the rejects.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "io.h"
+#include "log.h"
+#include "transform.h"
+#include "uuid.h"
+
+typedef struct tf_ctx
+{
+	const transform_spec *spec;
+	const ferry_header *in_h;
+	ferry_header out_h;
+	int nout;
+	int *src;                /* per output column: input index, -1 for the row's uuid */
+	int *ref_out;            /* per ref: output index, -1 if not in the output */
+	int *key_in;             /* input indexes of the key columns */
+	int poly_type_out;
+	int poly_id_out;
+	ferry_value *out;        /* the row being built */
+	ferry_value *orig;       /* the same row with its legacy values, for rejects */
+	char (*uuids)[37];       /* storage for the uuids of the row being built */
+	char own_uuid[37];
+	buf key;                 /* the row's legacy key */
+	buf refkey;
+	buf reason;
+	buf detail;
+	buf notes;               /* "reason\0detail\0" pairs for the row */
+	int nnotes;
+	ferry_writer *w;
+	transform_stats *stats;
+} tf_ctx;
+
+static const char *
+effective_name(const transform_spec *s, const char *name)
+{
+	for (int i = 0; i < s->nrename; i++)
+		if (strcmp(s->rename_from[i], name) == 0)
+			return s->rename_to[i];
+	return name;
+}
+
+static int
+find_in(const tf_ctx *c, const char *name)
+{
+	for (int i = 0; i < c->in_h->ncols; i++)
+		if (strcmp(effective_name(c->spec, c->in_h->cols[i].name), name) == 0)
+			return i;
+	return -1;
+}
+
+static bool
+in_list(char **list, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
+static const tf_ref *
+ref_for(const transform_spec *s, const char *name)
+{
+	for (int i = 0; i < s->nrefs; i++)
+		if (strcmp(s->refs[i].column, name) == 0)
+			return &s->refs[i];
+	return NULL;
+}
+
+void
+key_text(const ferry_value *v, buf *out)
+{
+	value_to_text(v, out);
+}
+
+/* composite keys join their parts with ",", escaping "," and "\" */
+static void
+row_key(tf_ctx *c, const ferry_value *in)
+{
+	buf_reset(&c->key);
+	for (int k = 0; k < c->spec->nkey; k++)
+	{
+		const ferry_value *v = &in[c->key_in[k]];
+
+		if (k)
+			buf_putc(&c->key, ',');
+		if (c->spec->nkey == 1)
+		{
+			key_text(v, &c->key);
+			continue;
+		}
+		buf_reset(&c->refkey);
+		key_text(v, &c->refkey);
+		for (size_t i = 0; i < c->refkey.len; i++)
+		{
+			if (c->refkey.data[i] == ',' || c->refkey.data[i] == '\\')
+				buf_putc(&c->key, '\\');
+			buf_putc(&c->key, c->refkey.data[i]);
+		}
+	}
+	buf_cstr(&c->key);
+}
+
+static bool
+prepare(tf_ctx *c)
+{
+	const transform_spec *s = c->spec;
+	const ferry_header *in = c->in_h;
+
+	header_init(&c->out_h);
+	if (s->entity || in->entity)
+		c->out_h.entity = xstrdup(s->entity ? s->entity : in->entity);
+	if (in->run)
+		c->out_h.run = xstrdup(in->run);
+	if (in->source)
+		c->out_h.source = xstrdup(in->source);
+	c->out_h.keyspace = s->keyspace ? xstrdup(s->keyspace) : NULL;
+	if (s->uuid_column)
+		c->out_h.uuid_column = xstrdup(s->uuid_column);
+	c->out_h.order = xstrdup(s->tree ? "tree" : in->order ? in->order : "none");
+	header_set_key(&c->out_h, s->nkey, s->key);
+
+	c->key_in = xcalloc((size_t) (s->nkey ? s->nkey : 1), sizeof *c->key_in);
+	for (int k = 0; k < s->nkey; k++)
+		if ((c->key_in[k] = find_in(c, s->key[k])) < 0)
+		{
+			log_error("key column \"%s\" is not in the input stream", s->key[k]);
+			return false;
+		}
+	if (s->uuid_column && (s->nkey == 0 || !s->keyspace))
+	{
+		log_error("a uuid column needs the legacy key columns and a key space");
+		return false;
+	}
+	for (int i = 0; i < s->nrefs; i++)
+	{
+		tf_ref *r = &s->refs[i];
+
+		if ((r->in = find_in(c, r->column)) < 0)
+		{
+			log_error("reference column \"%s\" is not in the input stream", r->column);
+			return false;
+		}
+	}
+	if (s->poly)
+	{
+		if ((s->poly->type_in = find_in(c, s->poly->type_column)) < 0 ||
+			(s->poly->id_in = find_in(c, s->poly->id_column)) < 0)
+		{
+			log_error("generic relation columns \"%s\", \"%s\" are not both in the input stream",
+					  s->poly->type_column, s->poly->id_column);
+			return false;
+		}
+	}
+
+	int cap = in->ncols + 1;
+
+	c->src = xcalloc((size_t) cap, sizeof *c->src);
+	c->ref_out = xcalloc((size_t) (s->nrefs ? s->nrefs : 1), sizeof *c->ref_out);
+	for (int i = 0; i < s->nrefs; i++)
+		c->ref_out[i] = -1;
+	c->poly_type_out = c->poly_id_out = -1;
+
+	bool uuid_in_input = s->uuid_column && find_in(c, s->uuid_column) >= 0;
+
+	if (s->uuid_column && !uuid_in_input)
+	{
+		c->src[c->nout++] = -1;
+		header_add_column(&c->out_h, s->uuid_column, "uuid");
+	}
+	for (int i = 0; i < in->ncols; i++)
+	{
+		const char *name = effective_name(s, in->cols[i].name);
+		const char *type = in->cols[i].type;
+		const tf_ref *r = ref_for(s, name);
+		bool is_key = in_list(s->key, s->nkey, name);
+
+		if (s->fixup)
+		{
+			/* the fix-up step carries the row's uuid and its deferred columns */
+			bool deferred = r && r->kind == REF_DEFER;
+			bool is_uuid = uuid_in_input && strcmp(name, s->uuid_column) == 0;
+
+			if (!deferred && !is_key && !is_uuid)
+				continue;
+			if (!deferred && !is_uuid)
+				header_add_skip(&c->out_h, name);
+		}
+		else if (in_list(s->drop, s->ndrop, name))
+		{
+			if (!is_key)
+				continue;
+			/* a dropped key still identifies the row for the load's id map */
+			header_add_skip(&c->out_h, name);
+		}
+		if (uuid_in_input && strcmp(name, s->uuid_column) == 0)
+		{
+			c->src[c->nout++] = -1;
+			header_add_column(&c->out_h, name, "uuid");
+			continue;
+		}
+		if ((r && r->kind != REF_CHECK) || (s->poly && i == s->poly->id_in) ||
+			(s->tree && strcmp(name, s->tree->parent_column) == 0))
+			type = "uuid";
+		if (r)
+			c->ref_out[r - s->refs] = c->nout;
+		if (s->poly && i == s->poly->type_in)
+			c->poly_type_out = c->nout;
+		if (s->poly && i == s->poly->id_in)
+			c->poly_id_out = c->nout;
+		c->src[c->nout++] = i;
+		header_add_column(&c->out_h, name, type);
+	}
+	c->out = xcalloc((size_t) cap, sizeof *c->out);
+	c->orig = xcalloc((size_t) cap, sizeof *c->orig);
+	c->uuids = xcalloc((size_t) s->nrefs + 2, sizeof *c->uuids);
+	buf_init(&c->key, 64);
+	buf_init(&c->refkey, 64);
+	buf_init(&c->reason, 64);
+	buf_init(&c->detail, 256);
+	buf_init(&c->notes, 256);
+	return true;
+}
+
+static void
+add_note(tf_ctx *c, const char *reason, const char *detail)
+{
+	buf_puts(&c->notes, reason);
+	buf_putc(&c->notes, '\0');
+	buf_puts(&c->notes, detail);
+	buf_putc(&c->notes, '\0');
+	c->nnotes++;
+}
+
+/*
+ * Map one reference value: false (with c->reason/detail set) if the row
+ * must be rejected.  *out becomes the uuid (or the value itself for a
+ * check), or NULL under the null policy.
+ */
+static bool
+map_ref(tf_ctx *c, const char *column, const char *entity, const char *keyspace,
+		ref_kind kind, missing_policy policy, const keyset *keys,
+		const ferry_value *v, ferry_value *out, char *uuid)
+{
+	if (v->t == FV_NULL)
+	{
+		*out = *v;
+		return true;
+	}
+	buf_reset(&c->refkey);
+	key_text(v, &c->refkey);
+	if (keys && !keyset_has(keys, c->refkey.data, c->refkey.len))
+	{
+		buf_reset(&c->detail);
+		buf_printf(&c->detail, "%s = %.*s: %s has no row with that key", column,
+				   (int) (c->refkey.len > 200 ? 200 : c->refkey.len), c->refkey.data, entity);
+		if (policy == MISSING_REJECT)
+		{
+			buf_reset(&c->reason);
+			buf_puts(&c->reason, "missing_reference");
+			return false;
+		}
+		add_note(c, "reference_set_null", buf_cstr(&c->detail));
+		*out = fv_null();
+		return true;
+	}
+	if (kind == REF_CHECK)
+	{
+		*out = *v;
+		return true;
+	}
+	uuid_for_key(c->spec->ns, keyspace, c->refkey.data, c->refkey.len, uuid);
+	*out = fv_str(uuid, 36);
+	return true;
+}
+
+/*
+ * Build the output row from an input row.  Returns false when the row is
+ * rejected (reason and detail in c->reason, c->detail).
+ */
+static bool
+map_row(tf_ctx *c, const ferry_value *in)
+{
+	const transform_spec *s = c->spec;
+	bool ok = true;
+
+	buf_reset(&c->notes);
+	c->nnotes = 0;
+	if (s->nkey)
+		row_key(c, in);
+	if (s->uuid_column)
+		uuid_for_key(s->ns, s->keyspace, c->key.data, c->key.len, c->own_uuid);
+	for (int o = 0; o < c->nout; o++)
+	{
+		if (c->src[o] < 0)
+			c->out[o] = fv_str(c->own_uuid, 36);
+		else
+			c->out[o] = in[c->src[o]];
+		c->orig[o] = c->out[o];
+	}
+	for (int i = 0; i < s->nrefs && ok; i++)
+	{
+		const tf_ref *r = &s->refs[i];
+		int o = c->ref_out[i];
+
+		if (o < 0)
+			continue;
+		if (r->kind == REF_DEFER && !s->fixup)
+		{
+			/* loaded NULL now, set by the fix-up step once its target is loaded */
+			c->out[o] = fv_null();
+			continue;
+		}
+		ok = map_ref(c, r->column, r->entity, r->keyspace, r->kind, r->on_missing, r->keys,
+					 &in[r->in], &c->out[o], c->uuids[i]);
+	}
+	if (ok && s->poly && c->poly_id_out >= 0)
+	{
+		const tf_poly *p = s->poly;
+		const ferry_value *t = &in[p->type_in];
+		int e = -1;
+
+		if (t->t == FV_STR)
+			for (int k = 0; k < p->nentities; k++)
+				if (strlen(p->entities[k]) == t->u.s.len &&
+					memcmp(p->entities[k], t->u.s.p, t->u.s.len) == 0)
+					e = k;
+		if (e < 0)
+		{
+			buf_reset(&c->reason);
+			buf_puts(&c->reason, "unknown_entity_type");
+			buf_reset(&c->detail);
+			if (t->t == FV_STR)
+				buf_printf(&c->detail, "%s = %.*s: not a migrated entity", p->type_column,
+						   (int) t->u.s.len, t->u.s.p);
+			else
+				buf_printf(&c->detail, "%s is NULL: the content type names no migrated entity",
+						   p->type_column);
+			ok = false;
+		}
+		else
+		{
+			if (p->keys[e] == NULL && p->load_keys)
+				p->keys[e] = p->load_keys(p->load_ctx, e);
+			ok = map_ref(c, p->id_column, p->entities[e], p->keyspaces[e], REF_UUID,
+						 p->on_missing, p->keys[e], &in[p->id_in], &c->out[c->poly_id_out],
+						 c->uuids[s->nrefs]);
+		}
+	}
+	return ok;
+}
+
+static bool
+emit_notes(tf_ctx *c)
+{
+	const char *p = c->notes.data;
+
+	for (int i = 0; i < c->nnotes; i++)
+	{
+		const char *reason = p;
+		const char *detail = reason + strlen(reason) + 1;
+
+		p = detail + strlen(detail) + 1;
+		if (!writer_note(c->w, reason, detail, "transform", c->key.len ? c->key.data : NULL))
+			return false;
+		c->stats->noted++;
+	}
+	return true;
+}
+
+/* an upstream reject: its row is in the input layout, map it by position */
+static bool
+pass_reject(tf_ctx *c, const ferry_record *rec)
+{
+	const ferry_value *row = NULL;
+	int n = 0;
+
+	if (rec->vals && rec->nvals == c->in_h->ncols)
+	{
+		for (int o = 0; o < c->nout; o++)
+			c->orig[o] = c->src[o] < 0 ? fv_null() : rec->vals[c->src[o]];
+		row = c->orig;
+		n = c->nout;
+	}
+	c->stats->passed++;
+	return writer_reject(c->w, rec->reason, rec->detail, rec->stage, rec->key, row, n);
+}
+
+int
+transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
+				 const char *run, transform_stats *stats)
+{
+	tf_ctx c;
+	ferry_record rec;
+	int got = 0;
+	int code = FERRY_EXIT_OK;
+
+	memset(&c, 0, sizeof c);
+	memset(stats, 0, sizeof *stats);
+	c.spec = spec;
+	c.in_h = reader_header(r);
+	c.stats = stats;
+	if (!prepare(&c))
+		return FERRY_EXIT_USAGE;
+	if (run)
+	{
+		free(c.out_h.run);
+		c.out_h.run = xstrdup(run);
+	}
+	c.w = writer_new(out);
+	if (!writer_header(c.w, &c.out_h))
+		code = FERRY_EXIT_IO;
+	progress_start(c.out_h.entity, -1);
+	while (code == FERRY_EXIT_OK && (got = reader_next(r, &rec)) == 1)
+	{
+		bool ok;
+
+		if (rec.type == FR_REJECT)
+			ok = pass_reject(&c, &rec);
+		else if (rec.type == FR_NOTE)
+		{
+			stats->passed++;
+			ok = writer_note(c.w, rec.reason, rec.detail ? rec.detail : "",
+							 rec.stage, rec.key);
+		}
+		else
+		{
+			stats->rows_in++;
+			if (map_row(&c, rec.vals))
+			{
+				ok = writer_row(c.w, c.out, c.nout) && emit_notes(&c);
+				stats->rows_out++;
+			}
+			else
+			{
+				ok = writer_reject(c.w, buf_cstr(&c.reason), buf_cstr(&c.detail), "transform",
+								   c.key.len ? c.key.data : NULL, c.orig, c.nout);
+				stats->rejected++;
+			}
+			if ((stats->rows_in & 1023) == 0)
+				progress_update((int64_t) stats->rows_in);
+		}
+		if (!ok)
+			code = FERRY_EXIT_IO;
+	}
+	if (code == FERRY_EXIT_OK && got < 0)
+		code = FERRY_EXIT_STREAM;
+	if (code == FERRY_EXIT_OK && !writer_end(c.w))
+		code = FERRY_EXIT_IO;
+	progress_done((int64_t) stats->rows_in);
+
+	writer_free(c.w);
+	header_free(&c.out_h);
+	free(c.src);
+	free(c.ref_out);
+	free(c.key_in);
+	free(c.out);
+	free(c.orig);
+	free(c.uuids);
+	buf_free(&c.key);
+	buf_free(&c.refkey);
+	buf_free(&c.reason);
+	buf_free(&c.detail);
+	buf_free(&c.notes);
+	return code;
+}
