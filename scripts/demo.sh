@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# demo.sh: ferry's demo, start to finish, in one command.
+#
+#   scripts/demo.sh [--keep]          (or: make demo)
+#   SCALE=10 scripts/demo.sh          a bigger legacy database (default 1)
+#
+# Installs the Debian packages ferry needs (scripts/install-deps.sh),
+# builds it (make), starts a throwaway PostgreSQL 15 (tests/pgserver.sh),
+# creates two databases from examples/demo:
+#   demo_legacy  the Lumen Optical Lab legacy database at scale $SCALE
+#   demo_dest    its empty Supabase-shaped destination
+# and migrates one into the other with the ferry driver:
+#   ferry init; ferry plan > plan; ferry run --plan plan; ferry verify --plan plan
+# The plan file is kept in build/demo/plan.
+#
+# The server is stopped when the script ends, also on error or Ctrl-C.
+# With --keep it is left running (even after an error, to look around) and
+# the script prints how to connect to it and how to stop it.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+keep=0
+for arg in "$@"; do
+	case "$arg" in
+	--keep) keep=1 ;;
+	-h|--help) sed -n '2,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+	*) echo "demo.sh: unknown argument: $arg (usage: scripts/demo.sh [--keep])" >&2; exit 2 ;;
+	esac
+done
+scale=${SCALE:-1}
+case "$scale" in
+''|*[!0-9]*|0) echo "demo.sh: SCALE must be a positive integer, got '$scale'" >&2; exit 2 ;;
+esac
+
+step() { printf 'demo: %s\n' "$*" >&2; }
+
+cd "$top"
+
+step "installing the Debian packages ferry needs (if missing)"
+scripts/install-deps.sh
+
+step "building (make)"
+make --no-print-directory
+
+step "starting a throwaway PostgreSQL"
+srv=$("$top/tests/pgserver.sh" start)
+eval "$srv"
+export PGHOST PGPORT PGUSER PGSERVER_DIR
+
+finish() {
+	local rc=$?
+	if [ "$keep" = 1 ]; then
+		cat >&2 <<EOF
+demo: the server is still running (--keep).  To connect:
+  export PGHOST='$PGHOST' PGPORT='$PGPORT' PGUSER='$PGUSER'
+  psql -d demo_legacy        # the legacy database
+  psql -d demo_dest          # the destination
+demo: to stop it and remove its files:
+  tests/pgserver.sh stop '$PGSERVER_DIR'
+EOF
+	else
+		"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"
+	fi
+	if [ "$rc" -ne 0 ]; then
+		step "failed (exit $rc)"
+	fi
+	exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+step "creating demo_legacy (examples/demo, scale $scale)"
+createdb demo_legacy
+psql_q -d demo_legacy -v scale="$scale" \
+	-f examples/demo/legacy-schema.sql -f examples/demo/legacy-data.sql
+
+step "creating demo_dest (examples/demo/destination-schema.sql)"
+createdb demo_dest
+psql_q -d demo_dest -f examples/demo/destination-schema.sql
+
+# the programs just built come first
+export PATH="$top/build/release/bin:$top/scripts:$PATH"
+export FERRY_SOURCE="dbname=demo_legacy"
+export FERRY_TARGET="dbname=demo_dest"
+
+mkdir -p build/demo
+cd build/demo
+
+step "ferry init"
+ferry init
+
+step "ferry plan > build/demo/plan"
+ferry plan > plan
+
+step "ferry run --plan plan"
+ferry run --plan plan
+
+step "ferry verify --plan plan"
+ferry verify --plan plan
+
+step "done: demo_legacy (scale $scale) migrated into demo_dest; plan in build/demo/plan"
