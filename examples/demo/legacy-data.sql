@@ -15,9 +15,10 @@
 --   dispatch_office  id =  20u + o   o 1-20
 --   dispatch_patient id = 500u + p   p 1-500
 --   dispatch_order   id = 1000u + n  n 1-1000
+--   dispatch_orderevent id = 3000000000 + 1500u + e   e 1-1500
 --   dispatch_invoice id = 200u + i   i 1-200
 --   dispatch_comment id = 1200u + k  k 1-1200
--- Every anomaly is planted by a rule on j / o / p / n / i / k (README.md,
+-- Every anomaly is planted by a rule on j / o / p / n / e / i / k (README.md,
 -- "Anomaly catalogue"); count-anomalies.sql measures them.
 --
 -- Helper functions live in pg_temp and vanish with the session, so the
