@@ -26,6 +26,8 @@ create table if not exists ferry.runs (
                     check (status in ('running', 'done', 'failed', 'rolled_back')),
     plan_file       text,
     plan_sha256     text,
+    workdir         text,                   -- spool files, logs and the plan copy of the run
+    spool           boolean not null default false,
     source          text,                   -- host/port/dbname, never a password
     snapshot        text,                   -- exported snapshot id of the source
     source_time     timestamptz,            -- source clock when the snapshot was taken
@@ -48,7 +50,7 @@ create table if not exists ferry.entity_runs (
     loaded_rows     bigint,
     rejected_rows   bigint,
     noted_rows      bigint,
-    max_key         text,                   -- highest legacy key seen (incremental)
+    max_key         text,                   -- highest legacy key loaded (incremental)
     started_at      timestamptz,
     finished_at     timestamptz,
     primary key (run_id, entity)

@@ -1,0 +1,108 @@
+-- rollback.sql: undo what one run inserted ("ferry rollback RUN").
+-- psql variables: run (the run id), spec (a file of "entity<TAB>target<TAB>uuid
+-- column" lines in reverse load order), dry (1: report only).
+--
+-- Rows are found through ferry.id_map (the run that first inserted each
+-- row).  Everything happens in one transaction, with triggers and
+-- foreign keys on, so that the destination's own rules still hold.  The
+-- rollback refuses, and says why, when it cannot undo the run exactly:
+-- a later run still stands, or rows it did not insert reference rows it did.
+-- What a run updated (incremental upserts, deferred fix-ups of older rows)
+-- keeps its new values: ferry keeps no before-images, and says how many.
+
+\set ON_ERROR_STOP on
+set client_min_messages = notice;
+
+begin;
+select set_config('ferry.rollback_run', :'run', true);
+select set_config('ferry.rollback_dry', :'dry', true);
+
+create temp table rollback_spec (entity text, target text, uuid_col text, ord serial) on commit drop;
+\set cmd '\\copy rollback_spec (entity, target, uuid_col) from ' :'spec'
+:cmd
+
+do $$
+declare
+    run text := current_setting('ferry.rollback_run');
+    dry boolean := current_setting('ferry.rollback_dry') = '1';
+    later text;
+    s record;
+    fk record;
+    n bigint;
+    total bigint := 0;
+    blocked bigint := 0;
+    updated bigint;
+begin
+    select string_agg(run_id, ', ' order by started_at) into later
+    from ferry.runs
+    where started_at > (select started_at from ferry.runs where run_id = run)
+      and status <> 'rolled_back';
+    if later is not null then
+        raise exception 'cannot roll back run %: later runs still stand (%); roll them back first', run, later;
+    end if;
+
+    -- rows this rollback would not delete that point at rows it would
+    for s in select * from rollback_spec order by ord loop
+        continue when s.target is null or s.target = '-' or s.uuid_col = '';
+        for fk in
+            select c.conrelid::regclass as rt, a.attname as rc,
+                   (select pa.attname from pg_index i join pg_attribute pa
+                      on pa.attrelid = i.indrelid and pa.attnum = i.indkey[0]
+                    where i.indrelid = c.conrelid and i.indisprimary and i.indnatts = 1) as rpk
+            from pg_constraint c
+            join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+            where c.contype = 'f' and c.confrelid = s.target::regclass and array_length(c.conkey, 1) = 1
+        loop
+            if fk.rpk is null then
+                continue;
+            end if;
+            execute format(
+                'select count(*) from %s r where r.%I in (select uuid from ferry.id_map where run_id = $1 and entity = $2)
+                   and not exists (select 1 from ferry.id_map m where m.run_id = $1 and m.uuid = r.%I)',
+                fk.rt, fk.rc, fk.rpk) into n using run, s.entity;
+            if n > 0 then
+                raise notice 'cannot undo: % rows of % (not inserted by run %) reference rows of % it inserted (column %)',
+                    n, fk.rt, run, s.target, fk.rc;
+                blocked := blocked + n;
+            end if;
+        end loop;
+    end loop;
+    if blocked > 0 then
+        raise exception 'rollback of run % refused: % rows inserted since then depend on it (listed above)', run, blocked;
+    end if;
+
+    for s in select * from rollback_spec order by ord loop
+        continue when s.target is null or s.target = '-' or s.uuid_col = '';
+        if dry then
+            select count(*) into n from ferry.id_map where run_id = run and entity = s.entity;
+            raise notice '% : would delete % rows from %', s.entity, n, s.target;
+        else
+            execute format('delete from %s where %I in (select uuid from ferry.id_map where run_id = $1 and entity = $2)',
+                           s.target, s.uuid_col) using run, s.entity;
+            get diagnostics n = row_count;
+            raise notice '% : deleted % rows from %', s.entity, n, s.target;
+        end if;
+        total := total + n;
+        -- rows the run wrote but did not insert (upserts of older rows)
+        select greatest(coalesce(r.loaded_rows, 0)
+                        - (select count(*) from ferry.id_map m where m.run_id = run and m.entity = s.entity), 0)
+          into updated
+          from ferry.entity_runs r where r.run_id = run and r.entity = s.entity;
+        if coalesce(updated, 0) > 0 then
+            raise notice 'cannot undo: % rows of % that run % updated keep their new values (no before-images)',
+                updated, s.target, run;
+        end if;
+    end loop;
+
+    if not dry then
+        delete from ferry.id_map where run_id = run;
+        delete from ferry.checkpoints where run_id = run;
+        update ferry.entity_runs set status = 'rolled_back' where run_id = run;
+        update ferry.runs set status = 'rolled_back', finished_at = now() where run_id = run;
+        insert into ferry.audit_log (ts, run_id, program, entity, event, data)
+        values (now(), run, 'ferry', null, 'rollback', jsonb_build_object('deleted', total));
+    end if;
+    raise notice 'run %: % rows % ', run, total, case when dry then 'would be deleted (dry run)' else 'deleted' end;
+end $$;
+
+commit;
