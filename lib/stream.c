@@ -370,6 +370,7 @@ struct ferry_reader
 	size_t end;              /* end of the bytes read */
 	bool eof;
 	bool ended;              /* trailer seen and verified */
+	bool want_header;        /* the next object must be the header map */
 	msgpack_zone zone;
 	ferry_header header;
 	ferry_value *vals;
@@ -413,6 +414,93 @@ read_more(ferry_reader *r)
 }
 
 /*
+ * Length of the msgpack object at p[0..n), found without allocating
+ * anything: 1 with *len set when the whole object is there, 0 when more
+ * bytes are needed, -1 when the bytes are not msgpack.
+ *
+ * msgpack_unpack() allocates room for every element of a container as
+ * soon as it reads the container's header, so garbage input that looks
+ * like an array or map header claiming billions of elements would make
+ * it allocate tens of gigabytes before finding out.  Scanning first keeps
+ * the allocation proportional to bytes actually read.
+ */
+static int
+object_length(const unsigned char *p, size_t n, size_t *len)
+{
+	uint64_t pending = 1;       /* objects still to read */
+	size_t i = 0;
+
+	while (pending > 0)
+	{
+		if (i >= n)
+			return 0;
+
+		unsigned c = p[i];
+		int szlen = 0;          /* bytes of the length field after the type byte */
+		uint64_t fixed = 0;     /* payload bytes besides a length-given payload */
+		enum { SCALAR, BYTES, ARRAY, MAP } what = SCALAR;
+
+		pending--;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+			;                   /* fixint, nil, bool: the type byte is all */
+		else if (c <= 0x8f)
+			pending += 2 * (uint64_t) (c & 0x0f);
+		else if (c <= 0x9f)
+			pending += c & 0x0f;
+		else if (c <= 0xbf)
+			fixed = c & 0x1f;
+		else
+			switch (c)
+			{
+				case 0xc4: case 0xd9: szlen = 1; what = BYTES; break;
+				case 0xc5: case 0xda: szlen = 2; what = BYTES; break;
+				case 0xc6: case 0xdb: szlen = 4; what = BYTES; break;
+				case 0xc7: szlen = 1; fixed = 1; what = BYTES; break;
+				case 0xc8: szlen = 2; fixed = 1; what = BYTES; break;
+				case 0xc9: szlen = 4; fixed = 1; what = BYTES; break;
+				case 0xca: fixed = 4; break;
+				case 0xcb: fixed = 8; break;
+				case 0xcc: case 0xd0: fixed = 1; break;
+				case 0xcd: case 0xd1: fixed = 2; break;
+				case 0xce: case 0xd2: fixed = 4; break;
+				case 0xcf: case 0xd3: fixed = 8; break;
+				case 0xd4: fixed = 2; break;
+				case 0xd5: fixed = 3; break;
+				case 0xd6: fixed = 5; break;
+				case 0xd7: fixed = 9; break;
+				case 0xd8: fixed = 17; break;
+				case 0xdc: szlen = 2; what = ARRAY; break;
+				case 0xdd: szlen = 4; what = ARRAY; break;
+				case 0xde: szlen = 2; what = MAP; break;
+				case 0xdf: szlen = 4; what = MAP; break;
+				default: return -1;     /* 0xc1: never used */
+			}
+		if (n - i < (size_t) 1 + (size_t) szlen)
+			return 0;
+
+		uint64_t size = 0;
+
+		for (int k = 0; k < szlen; k++)
+			size = size << 8 | p[i + 1 + k];
+		i += 1 + (size_t) szlen;
+		if (what == BYTES)
+			fixed += size;
+		else if (what == ARRAY)
+			pending += size;
+		else if (what == MAP)
+			pending += 2 * size;
+		if (n - i < fixed)
+			return 0;
+		i += (size_t) fixed;
+		/* every object takes a byte at least: more than the bytes left can't be here yet */
+		if (pending > n - i)
+			return 0;
+	}
+	*len = i;
+	return 1;
+}
+
+/*
  * Unpack the next object.  1: got one in *obj ([*start, r->pos) are its
  * bytes); 0: clean end of input before any byte of a new object; -1:
  * error (logged).
@@ -424,27 +512,43 @@ next_object(ferry_reader *r, msgpack_object *obj, size_t *start)
 	{
 		if (r->pos < r->end)
 		{
-			size_t off = 0;
+			size_t len = 0, off = 0;
+			unsigned char first = (unsigned char) r->data[r->pos];
 
-			msgpack_zone_clear(&r->zone);
-			msgpack_unpack_return ret = msgpack_unpack(r->data + r->pos, r->end - r->pos,
-													   &off, &r->zone, obj);
-
-			if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES)
+			/* a header is a map: anything else is not a stream, whatever follows */
+			if (r->want_header && !(first >= 0x80 && first <= 0x8f) && first != 0xde && first != 0xdf)
 			{
-				*start = r->pos;
-				r->pos += off;
-				return 1;
+				log_error("%s: not a ferry stream (no stream header)", in_name(r->in));
+				return -1;
 			}
-			if (ret == MSGPACK_UNPACK_PARSE_ERROR)
+			int whole = object_length((const unsigned char *) r->data + r->pos,
+									  r->end - r->pos, &len);
+
+			if (whole < 0)
 			{
 				log_error("%s: not a ferry stream (invalid msgpack after %" PRIu64 " records)",
 						  in_name(r->in), r->records);
 				return -1;
 			}
-			if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-				die(FERRY_EXIT_INTERNAL, "out of memory reading %s", in_name(r->in));
-			/* MSGPACK_UNPACK_CONTINUE: the object is not complete yet */
+			if (whole > 0)
+			{
+				msgpack_zone_clear(&r->zone);
+				msgpack_unpack_return ret = msgpack_unpack(r->data + r->pos, len,
+														   &off, &r->zone, obj);
+
+				if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES)
+				{
+					*start = r->pos;
+					r->pos += off;
+					return 1;
+				}
+				if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+					die(FERRY_EXIT_INTERNAL, "out of memory reading %s", in_name(r->in));
+				log_error("%s: not a ferry stream (invalid msgpack after %" PRIu64 " records)",
+						  in_name(r->in), r->records);
+				return -1;
+			}
+			/* the object is not complete yet */
 		}
 		bool had_partial = r->pos < r->end;
 
@@ -577,8 +681,10 @@ reader_open(ferry_input *in)
 	XXH3_64bits_reset(r->hash);
 	header_init(&r->header);
 
+	r->want_header = true;
 	int got = next_object(r, &o, &start);
 
+	r->want_header = false;
 	if (got == 0)
 		log_error("%s: empty input (expected a ferry stream)", in_name(in));
 	if (got != 1 || !parse_header(r, &o))
