@@ -234,14 +234,29 @@ row_error(const PGresult *res)
 	return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
 }
 
-/* "COPY t, line 37, column x: ..." -> 37, or 0 */
+/*
+ * "COPY t, line 37, column x: ..." -> 37, or 0.  The context may hold
+ * other lines before COPY's own, with line numbers of their own: an
+ * invalid json value adds "JSON data, line 1: ...".  Only the line that
+ * starts with "COPY " counts.
+ */
 static int
 error_line(const PGresult *res)
 {
 	const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
-	const char *p = ctx ? strstr(ctx, ", line ") : NULL;
 
-	return p ? atoi(p + 7) : 0;
+	for (const char *l = ctx; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+	{
+		const char *eol = strchr(l, '\n');
+		const char *p;
+
+		if (strncmp(l, "COPY ", 5) != 0)
+			continue;
+		p = strstr(l, ", line ");
+		if (p && (eol == NULL || p < eol))
+			return atoi(p + 7);
+	}
+	return 0;
 }
 
 static bool
@@ -485,10 +500,9 @@ load_range(load_ctx *c, int lo, int hi)
 	{
 		int bad = lo + line - 1;
 
-		ok = load_range(c, lo, bad - 1);
-		if (ok)
-			reject_row(c, bad, reason, msg);
-		ok = ok && load_range(c, bad + 1, hi);
+		/* the named row is tried alone: it is rejected only if it fails by itself */
+		ok = load_range(c, lo, bad - 1) && load_range(c, bad, bad) &&
+			load_range(c, bad + 1, hi);
 	}
 	else
 	{
@@ -724,6 +738,11 @@ check_columns(load_ctx *c)
 	buf_free(&b);
 	if (res == NULL)
 		return false;
+	/* every missing column, named in one message */
+	buf missing;
+	int nmissing = 0;
+
+	buf_init(&missing, 128);
 	for (int i = 0; i < c->nload; i++)
 	{
 		const char *name = c->h->cols[c->load_idx[i]].name;
@@ -733,11 +752,16 @@ check_columns(load_ctx *c)
 			found = strcmp(PQgetvalue(res, r, 0), name) == 0;
 		if (!found)
 		{
-			log_error("target: table %s has no column \"%s\" (the stream has it)",
-					  c->spec->target, name);
+			buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "", name);
+			nmissing++;
 			ok = false;
 		}
 	}
+	if (nmissing)
+		log_error("target: table %s has no column%s %s (the stream has %s)",
+				  c->spec->target, nmissing > 1 ? "s" : "", buf_cstr(&missing),
+				  nmissing > 1 ? "them" : "it");
+	buf_free(&missing);
 	PQclear(res);
 	return ok;
 }
