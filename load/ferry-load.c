@@ -36,7 +36,8 @@ enum
 	OPT_REJECTS,
 	OPT_TRIGGERS,
 	OPT_NO_SEQUENCES,
-	OPT_SYNC_COMMIT
+	OPT_SYNC_COMMIT,
+	OPT_REPAIR
 };
 
 static void
@@ -67,6 +68,9 @@ usage(int code)
 			"                         role may set it, else triggers and FK checks stay on;\n"
 			"                         replica: require it; on: keep triggers and FK checks on\n"
 			"      --no-sequences     do not reset sequences of loaded serial columns\n"
+			"      --repair COL=VALUE when the destination refuses a value of COL (it does not parse,\n"
+			"                         or breaks NOT NULL), load VALUE there instead (NULL for NULL)\n"
+			"                         and record a note with the original row; repeatable\n"
 			"      --synchronous-commit  wait for each commit to be flushed (default: off; a crash\n"
 			"                         of the server then loses at most the last batches, which\n"
 			"                         the checkpoint does not count either)\n\n%s",
@@ -90,6 +94,32 @@ split_commas(const char *s, int *n)
 		s += len + (comma ? 1 : 0);
 	}
 	return out;
+}
+
+/* --repair COL=VALUE: VALUE in COPY text ("NULL" is NULL) */
+static void
+add_repair(load_spec *spec, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	buf v;
+
+	if (eq == NULL || eq == arg)
+		die(FERRY_EXIT_USAGE, "--repair needs COLUMN=VALUE, not \"%s\"", arg);
+	buf_init(&v, 32);
+	if (strcmp(eq + 1, "NULL") == 0)
+		buf_puts(&v, "\\N");
+	else
+	{
+		ferry_value val = fv_str(eq + 1, strlen(eq + 1));
+
+		copytext_append_value(&v, &val);
+	}
+	spec->repair_cols = xrealloc(spec->repair_cols, (size_t) (spec->nrepair + 1) * sizeof(char *));
+	spec->repair_vals = xrealloc(spec->repair_vals, (size_t) (spec->nrepair + 1) * sizeof(char *));
+	spec->repair_cols[spec->nrepair] = xstrndup(arg, (size_t) (eq - arg));
+	spec->repair_vals[spec->nrepair] = xstrdup(buf_cstr(&v));
+	spec->nrepair++;
+	buf_free(&v);
 }
 
 /*
@@ -154,6 +184,7 @@ main(int argc, char **argv)
 		{"triggers", required_argument, NULL, OPT_TRIGGERS},
 		{"no-sequences", no_argument, NULL, OPT_NO_SEQUENCES},
 		{"synchronous-commit", no_argument, NULL, OPT_SYNC_COMMIT},
+		{"repair", required_argument, NULL, OPT_REPAIR},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -190,6 +221,7 @@ main(int argc, char **argv)
 			case OPT_TRIGGERS: triggers = optarg; break;
 			case OPT_NO_SEQUENCES: spec.reset_sequences = false; break;
 			case OPT_SYNC_COMMIT: sync_commit = true; break;
+			case OPT_REPAIR: add_repair(&spec, optarg); break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -283,11 +315,12 @@ main(int argc, char **argv)
 					 "checks are off for this load; ferry checks references itself");
 		PQclear(res);
 	}
-	spec.bookkeeping = ferry_schema_present(conn);
+	/* the ferry schema's tables are keyed by run: without --run, keep no books */
+	spec.bookkeeping = spec.run && ferry_schema_present(conn);
 	if (!spec.bookkeeping && spec.run)
 		log_warn("target: no ferry schema (run \"ferry init\"): no checkpoints, id map or rejects table");
 	if (spec.resume && !spec.bookkeeping)
-		die(FERRY_EXIT_USAGE, "--resume needs the ferry schema in the target (ferry init)");
+		die(FERRY_EXIT_USAGE, "--resume needs --run and the ferry schema in the target (ferry init)");
 
 	load_stats st;
 	int code = load_stream(conn, &spec, r, &st);

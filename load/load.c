@@ -270,11 +270,11 @@ exec_ok(load_ctx *c, const char *sql)
 }
 
 /*
- * COPY rows [lo, hi] into dest.  Returns NULL on success, else the failed
- * result (caller clears it).
+ * COPY the given COPY TEXT lines into dest.  Returns NULL on success, else
+ * the failed result (caller clears it).
  */
 static PGresult *
-copy_rows(load_ctx *c, const char *dest, int lo, int hi)
+copy_data(load_ctx *c, const char *dest, const char *data, size_t len)
 {
 	PGresult *res;
 
@@ -285,10 +285,7 @@ copy_rows(load_ctx *c, const char *dest, int lo, int hi)
 		return res;
 	PQclear(res);
 
-	size_t from = c->line_off[lo], to = c->line_off[hi + 1];
-
-	if (PQputCopyData(c->conn, c->copy.data + from, (int) (to - from)) != 1 ||
-		PQputCopyEnd(c->conn, NULL) != 1)
+	if (PQputCopyData(c->conn, data, (int) len) != 1 || PQputCopyEnd(c->conn, NULL) != 1)
 	{
 		res = PQgetResult(c->conn);
 		return res ? res : PQmakeEmptyPGresult(c->conn, PGRES_FATAL_ERROR);
@@ -380,19 +377,19 @@ apply_sql(load_ctx *c)
 	return buf_cstr(b);
 }
 
-/* rows [lo, hi] into the table; NULL on success, else the failed result */
+/* COPY TEXT lines into the table; NULL on success, else the failed result */
 static PGresult *
-put_rows(load_ctx *c, int lo, int hi)
+put_data(load_ctx *c, const char *data, size_t len)
 {
 	if (!c->staged)
-		return copy_rows(c, c->target_sql, lo, hi);
+		return copy_data(c, c->target_sql, data, len);
 
 	PGresult *res = PQexec(c->conn, "TRUNCATE pg_temp.ferry_stage");
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return res;
 	PQclear(res);
-	if ((res = copy_rows(c, "pg_temp.ferry_stage", lo, hi)) != NULL)
+	if ((res = copy_data(c, "pg_temp.ferry_stage", data, len)) != NULL)
 		return res;
 	res = PQexec(c->conn, apply_sql(c));
 	if (PQresultStatus(res) == PGRES_COMMAND_OK)
@@ -404,24 +401,181 @@ put_rows(load_ctx *c, int lo, int hi)
 	return res;
 }
 
+/* rows [lo, hi] of the batch into the table */
+static PGresult *
+put_rows(load_ctx *c, int lo, int hi)
+{
+	return put_data(c, c->copy.data + c->line_off[lo], c->line_off[hi + 1] - c->line_off[lo]);
+}
+
+/* the row's values as a JSON object, for rejects and notes */
+static void
+row_json_of(load_ctx *c, int row, buf *json)
+{
+	size_t len = c->line_off[row + 1] - c->line_off[row] - 1;
+
+	if (copytext_parse_row(c->copy.data + c->line_off[row], len, c->load_kinds, c->nload,
+						   &c->scratch, c->vals, &c->err))
+		row_json(c, c->vals, c->nload, c->load_idx, json);
+	else
+		buf_puts(json, "null");
+}
+
 /* set aside one row the target refused */
 static void
 reject_row(load_ctx *c, int row, const char *reason, const char *detail)
 {
 	const char *key = c->keys.data + c->key_off[row];
-	size_t len = c->line_off[row + 1] - c->line_off[row] - 1;
 	buf json;
 
-	buf_init(&json, len + 64);
-	if (copytext_parse_row(c->copy.data + c->line_off[row], len, c->load_kinds, c->nload,
-						   &c->scratch, c->vals, &c->err))
-		row_json(c, c->vals, c->nload, c->load_idx, &json);
-	else
-		buf_puts(&json, "null");
+	buf_init(&json, 256);
+	row_json_of(c, row, &json);
 	add_reject(c, "load", reason, detail, *key ? key : NULL, "rejected", &json);
 	buf_free(&json);
 	c->stats->rejected++;
 	event_emit("reject", "\"key\":\"%s\",\"reason\":\"%s\"", *key ? key : "", reason);
+}
+
+/* the column a row's error is about: the server's column field, or COPY's context */
+static char *
+error_column(const PGresult *res)
+{
+	const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+	const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+
+	if (col)
+		return xstrdup(col);
+	/* "COPY t, line 3, column metadata: \"...\"" */
+	for (const char *l = ctx; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, "COPY ", 5) == 0)
+		{
+			const char *p = strstr(l, ", column ");
+			const char *end = p ? strchr(p + 9, ':') : NULL;
+
+			if (end)
+				return xstrndup(p + 9, (size_t) (end - p - 9));
+			break;
+		}
+	return NULL;
+}
+
+/* the repair value for a loaded column, or NULL; sets *field to its index */
+static const char *
+repair_for(load_ctx *c, const char *column, int *field)
+{
+	for (int r = 0; r < c->spec->nrepair; r++)
+		if (strcmp(c->spec->repair_cols[r], column) == 0)
+			for (int i = 0; i < c->nload; i++)
+				if (strcmp(c->h->cols[c->load_idx[i]].name, column) == 0)
+				{
+					*field = i;
+					return c->spec->repair_vals[r];
+				}
+	return NULL;
+}
+
+/* line with its field-th field replaced by value, into out */
+static void
+replace_field(const char *line, size_t len, int field, const char *value, buf *out)
+{
+	const char *p = line, *end = line + len;
+
+	buf_reset(out);
+	for (int i = 0; p <= end; i++)
+	{
+		const char *tab = memchr(p, '\t', (size_t) (end - p));
+		const char *fend = tab ? tab : end;
+
+		if (i)
+			buf_putc(out, '\t');
+		if (i == field)
+			buf_puts(out, value);
+		else
+			buf_append(out, p, (size_t) (fend - p));
+		if (!tab)
+			break;
+		p = tab + 1;
+	}
+	buf_putc(out, '\n');
+}
+
+/*
+ * One row the target refused: load it repaired when the plan says how to
+ * repair the column at fault, else reject it.  Returns false on a fatal
+ * error.
+ */
+static bool
+settle_row(load_ctx *c, int row, const PGresult *first, const char *reason, const char *msg)
+{
+	buf line, notes;
+	char *column = error_column(first);
+	bool done = false, ok = true;
+	int field;
+	const char *value;
+
+	buf_init(&line, 256);
+	buf_init(&notes, 256);
+	buf_append(&line, c->copy.data + c->line_off[row], c->line_off[row + 1] - c->line_off[row]);
+	/* a few columns may each need their repair: try them in turn */
+	for (int attempt = 0; attempt < 4 && column && (value = repair_for(c, column, &field)); attempt++)
+	{
+		buf fixed;
+
+		buf_init(&fixed, line.len + 16);
+		replace_field(line.data, line.len - 1, field, value, &fixed);
+		if (notes.len)
+			buf_puts(&notes, "; ");
+		buf_printf(&notes, "%s: %s: loaded as %s", column, attempt ? "then" : msg,
+				   strcmp(value, "\\N") == 0 ? "NULL" : value);
+		if (!exec_ok(c, "SAVEPOINT ferry_repair"))
+		{
+			buf_free(&fixed);
+			ok = false;
+			break;
+		}
+		PGresult *res = put_data(c, fixed.data, fixed.len);
+
+		buf_free(&line);
+		line = fixed;
+		free(column);
+		column = NULL;
+		if (res == NULL)
+		{
+			done = exec_ok(c, "RELEASE SAVEPOINT ferry_repair");
+			ok = done;
+			break;
+		}
+		bool rowerr = row_error(res);
+
+		if (rowerr)
+			column = error_column(res);
+		PQclear(res);
+		if (!exec_ok(c, "ROLLBACK TO SAVEPOINT ferry_repair") ||
+			!exec_ok(c, "RELEASE SAVEPOINT ferry_repair") || !rowerr)
+		{
+			ok = false;
+			break;
+		}
+	}
+	if (ok && done)
+	{
+		const char *key = c->keys.data + c->key_off[row];
+		buf json;
+
+		buf_init(&json, 256);
+		row_json_of(c, row, &json);
+		add_reject(c, "load", "value_repaired", buf_cstr(&notes), *key ? key : NULL,
+				   "repaired", &json);
+		buf_free(&json);
+		c->loaded[row] = true;
+		c->stats->notes++;
+	}
+	else if (ok)
+		reject_row(c, row, reason, msg);
+	free(column);
+	buf_free(&line);
+	buf_free(&notes);
+	return ok;
 }
 
 /* the short reason code of a refused row, from its SQLSTATE */
@@ -484,10 +638,10 @@ load_range(load_ctx *c, int lo, int hi)
 	const char *reason = reason_of(res);
 	int line = c->staged ? 0 : error_line(res);
 
-	PQclear(res);
 	if (!exec_ok(c, "ROLLBACK TO SAVEPOINT ferry_rows") ||
 		!exec_ok(c, "RELEASE SAVEPOINT ferry_rows"))
 	{
+		PQclear(res);
 		free(msg);
 		return false;
 	}
@@ -495,13 +649,12 @@ load_range(load_ctx *c, int lo, int hi)
 	bool ok = true;
 
 	if (lo == hi)
-		reject_row(c, lo, reason, msg);
+		ok = settle_row(c, lo, res, reason, msg);
 	else if (line >= 1 && lo + line - 1 <= hi)
 	{
 		int bad = lo + line - 1;
 
-		/* the named row is tried alone: it is rejected only if it fails by itself */
-		ok = load_range(c, lo, bad - 1) && load_range(c, bad, bad) &&
+		ok = load_range(c, lo, bad - 1) && settle_row(c, bad, res, reason, msg) &&
 			load_range(c, bad + 1, hi);
 	}
 	else
@@ -510,6 +663,7 @@ load_range(load_ctx *c, int lo, int hi)
 
 		ok = load_range(c, lo, mid) && load_range(c, mid + 1, hi);
 	}
+	PQclear(res);
 	free(msg);
 	return ok;
 }

@@ -42,6 +42,15 @@ typedef struct load_spec
 	bool bookkeeping;         /* ferry schema present: checkpoints and rejects tables */
 	const char *rejects_file; /* JSON lines of rejects, appended after each commit */
 	bool reset_sequences;
+	/*
+	 * Repairs: when the destination refuses a value of one of these columns
+	 * (it does not parse, or breaks NOT NULL), load the row with VALUE there
+	 * instead (COPY text, "\\N" for NULL) and record a note with the row's
+	 * original values; other refusals still reject the row.
+	 */
+	int nrepair;
+	char **repair_cols;
+	char **repair_vals;
 } load_spec;
 
 typedef struct load_stats

@@ -23,6 +23,8 @@ typedef struct tf_ctx
 	int *key_in;             /* input indexes of the key columns */
 	int poly_type_out;
 	int poly_id_out;
+	int note_in;             /* _ferry_note column: a repair the extract query made, or -1 */
+	int reject_in;           /* _ferry_reject column: why the query says to reject, or -1 */
 	ferry_value *out;        /* the row being built */
 	ferry_value *orig;       /* the same row with its legacy values, for rejects */
 	char (*uuids)[37];       /* storage for the uuids of the row being built */
@@ -169,6 +171,9 @@ prepare(tf_ctx *c)
 
 	bool uuid_in_input = s->uuid_column && find_in(c, s->uuid_column) >= 0;
 
+	c->note_in = find_in(c, FERRY_NOTE_COLUMN);
+	c->reject_in = find_in(c, FERRY_REJECT_COLUMN);
+
 	if (s->uuid_column && !uuid_in_input)
 	{
 		c->src[c->nout++] = -1;
@@ -180,6 +185,10 @@ prepare(tf_ctx *c)
 		const char *type = in->cols[i].type;
 		const tf_ref *r = ref_for(s, name);
 		bool is_key = in_list(s->key, s->nkey, name);
+
+		/* the query's verdicts on a row are for the transform only */
+		if (i == c->note_in || i == c->reject_in)
+			continue;
 
 		if (s->fixup)
 		{
@@ -228,6 +237,7 @@ prepare(tf_ctx *c)
 	return true;
 }
 
+
 static void
 add_note(tf_ctx *c, const char *reason, const char *detail)
 {
@@ -236,6 +246,50 @@ add_note(tf_ctx *c, const char *reason, const char *detail)
 	buf_puts(&c->notes, detail);
 	buf_putc(&c->notes, '\0');
 	c->nnotes++;
+}
+
+/* "reason: detail" -> reason, detail (no colon: all of it is the reason) */
+static void
+split_verdict(const ferry_value *v, buf *reason, buf *detail)
+{
+	const char *p = v->u.s.p;
+	size_t n = v->u.s.len;
+	const char *colon = memchr(p, ':', n);
+
+	buf_reset(reason);
+	buf_reset(detail);
+	if (colon == NULL)
+	{
+		buf_append(reason, p, n);
+		return;
+	}
+	buf_append(reason, p, (size_t) (colon - p));
+	colon++;
+	while (colon < p + n && *colon == ' ')
+		colon++;
+	buf_append(detail, colon, (size_t) (p + n - colon));
+}
+
+/* one note per line of the query's _ferry_note value */
+static void
+query_notes(tf_ctx *c, const ferry_value *v)
+{
+	const char *p = v->u.s.p, *end = p + v->u.s.len;
+
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', (size_t) (end - p));
+		const char *lend = nl ? nl : end;
+
+		if (lend > p)
+		{
+			ferry_value line = fv_str(p, (size_t) (lend - p));
+
+			split_verdict(&line, &c->reason, &c->detail);
+			add_note(c, buf_cstr(&c->reason), buf_cstr(&c->detail));
+		}
+		p = lend + 1;
+	}
 }
 
 /*
@@ -294,6 +348,8 @@ map_row(tf_ctx *c, const ferry_value *in)
 	c->nnotes = 0;
 	if (s->nkey)
 		row_key(c, in);
+	if (c->note_in >= 0 && in[c->note_in].t == FV_STR)
+		query_notes(c, &in[c->note_in]);
 	if (s->uuid_column)
 		uuid_for_key(s->ns, s->keyspace, c->key.data, c->key.len, c->own_uuid);
 	for (int o = 0; o < c->nout; o++)
@@ -303,6 +359,12 @@ map_row(tf_ctx *c, const ferry_value *in)
 		else
 			c->out[o] = in[c->src[o]];
 		c->orig[o] = c->out[o];
+	}
+	if (c->reject_in >= 0 && in[c->reject_in].t == FV_STR)
+	{
+		/* "reason: detail" from the extract query */
+		split_verdict(&in[c->reject_in], &c->reason, &c->detail);
+		ok = false;
 	}
 	for (int i = 0; i < s->nrefs && ok; i++)
 	{

@@ -19,6 +19,15 @@
 #include "plan.h"
 #include "stream.h"
 
+/*
+ * Columns the extract query may add to say what it did to a row, so that
+ * it is reported: "_ferry_note" (one "reason: detail" per line: the row is
+ * loaded, repaired as the query says) and "_ferry_reject" ("reason:
+ * detail": the row is set aside).  Neither is loaded.
+ */
+#define FERRY_NOTE_COLUMN "_ferry_note"
+#define FERRY_REJECT_COLUMN "_ferry_reject"
+
 typedef struct tf_ref
 {
 	char *column;            /* column holding a legacy key (after renames) */
