@@ -36,6 +36,7 @@ typedef struct kmatch
 	int keycols[MAXKEY];       /* source key columns */
 	int destcols[MAXKEY];      /* destination columns holding them */
 	bool composite;
+	bool partial;              /* one column of a longer primary key */
 } kmatch;
 
 typedef struct merge
@@ -194,7 +195,7 @@ rows_text(double rows)
 	static char b[64];
 
 	if (rows < 0)
-		return "row count unknown (not analyzed)";
+		return "never analyzed: row count unknown";
 	snprintf(b, sizeof b, "~%.0f rows", rows);
 	return b;
 }
@@ -203,27 +204,21 @@ rows_text(double rows)
 
 /*
  * An app prefix ("dispatch", "auth" in dispatch_order, auth_user) is the
- * part before the first '_' of at least two source tables when no table
+ * part before the first '_' of a source table name when no source table
  * is named like the prefix itself (pagila's film / film_actor share
  * "film", which is a table: no prefix there).
  */
 static bool
 is_app_prefix(const gen *g, const char *name, size_t len)
 {
-	int count = 0;
-
 	for (int i = 0; i < g->scat->ntables; i++)
 	{
 		const cat_table *t = &g->scat->tables[i];
 
-		if (!t->selected)
-			continue;
-		if (strlen(t->name) == len && strncmp(t->name, name, len) == 0)
+		if (t->selected && strlen(t->name) == len && strncmp(t->name, name, len) == 0)
 			return false;
-		if (strncmp(t->name, name, len) == 0 && t->name[len] == '_')
-			count++;
 	}
-	return count >= 2;
+	return true;
 }
 
 /* model name: the table name without its app prefix */
@@ -358,14 +353,22 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 	{
 		const char *model = model_of(g, s);
 		char *cands[3];
+		bool full[3];
 		int ncand = 0;
 		bool found = false;
 
+		full[ncand] = strcmp(model, s->name) == 0;
 		cands[ncand++] = fmt("legacy_%s_id", model);
 		if (strcmp(model, s->name) != 0)
+		{
+			full[ncand] = true;
 			cands[ncand++] = fmt("legacy_%s_id", s->name);
+		}
 		if (s->npk == 1 && strcmp(s->cols[s->pk[0]].name, "id") != 0)
+		{
+			full[ncand] = false;
 			cands[ncand++] = fmt("legacy_%s", s->cols[s->pk[0]].name);
+		}
 		for (int i = 0; i < ncand && !found; i++)
 		{
 			int c = dest_col(d, cands[i]);
@@ -377,7 +380,7 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 				m->keycols[0] = s->pk[0];
 				found = true;
 			}
-			else
+			else if (full[i])
 			{
 				/*
 				 * a composite primary key that holds the row's id and more
@@ -386,12 +389,12 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 				for (int k = 0; k < s->npk && !found; k++)
 				{
 					const char *pn = s->cols[s->pk[k]].name;
-					char *idn = fmt("%s_id", model);
+					char *idn = fmt("%s_id", s->name);
 
 					if (strcmp(pn, "id") == 0 || strcmp(pn, idn) == 0)
 					{
 						m->keycols[0] = s->pk[k];
-						found = true;
+						m->partial = found = true;
 					}
 					free(idn);
 				}
@@ -540,6 +543,18 @@ match_destinations(gen *g)
 			e->keyname[k] = xstrdup(d->cols[ms[main].destcols[k]].name);
 		}
 		e->match_how = "legacy key";
+		if (ms[main].partial)
+		{
+			buf pk;
+
+			buf_init(&pk, 64);
+			for (int k = 0; k < e->src->npk; k++)
+				buf_printf(&pk, "%s%s", k ? ", " : "", e->src->cols[e->src->pk[k]].name);
+			note(e, "legacy key: %s alone, one column of the primary key (%s) of %s; "
+				 "the load's unique constraint on %s catches duplicates",
+				 e->src->cols[e->keycols[0]].name, buf_cstr(&pk), e->src->qname, e->keyname[0]);
+			buf_free(&pk);
+		}
 		/* the other legacy keys: tables merged in one-to-one, or TODOs */
 		for (int k = 0; k < nm; k++)
 		{
@@ -1081,9 +1096,9 @@ map_poly(gen *g, gen_entity *e)
 			ok = strcmp(allowed[a], te->name) == 0;
 		if (te && !ok)
 		{
-			if (refused.len)
-				buf_puts(&refused, ", ");
-			buf_printf(&refused, "%s.%s", app, model);
+			if (nrefused < 6)
+				buf_printf(&refused, "%s%s.%s", refused.len ? ", " : "", app, model);
+			nrefused++;
 		}
 		else if (te && te->pe.uuid_column != NULL && te->nkey == 1)
 		{
@@ -1263,6 +1278,15 @@ find_plain_source(gen_entity *e, int d, srcpos *pos, buf *why)
 			free(alt);
 			alt = fmt("%.*s", (int) (strlen(dn) - 6), dn);
 			c = table_column(t, alt);
+		}
+		/* X_code <- X (a code under its bare name) */
+		if (c < 0 && ends_with(dn, "_code") && dc->category == 'S')
+		{
+			free(alt);
+			alt = fmt("%.*s", (int) (strlen(dn) - 5), dn);
+			c = table_column(t, alt);
+			if (c >= 0 && t->cols[c].category != 'S')
+				c = -1;
 		}
 		/* X_at timestamp <- X */
 		if (c < 0 && ends_with(dn, "_at") && dc->category == 'D')
