@@ -412,6 +412,16 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 	return false;
 }
 
+/* does table a reference table b through a foreign key? */
+static bool
+references(const cat_table *a, const cat_table *b)
+{
+	for (int f = 0; f < a->nfk; f++)
+		if (a->fks[f].ref == b)
+			return true;
+	return false;
+}
+
 /* how many of the other matches' tables reference m's table by a foreign key */
 static int
 referenced_by_others(const kmatch *ms, int n, int self)
@@ -524,8 +534,9 @@ match_destinations(gen *g)
 
 			for (int k = 0; k < nm; k++)
 			{
-				int score = referenced_by_others(ms, nm, k) * 4 +
-					(name_matches(g, ms[k].s, d) ? 2 : 0);
+				/* the table named like the destination, else the one the others reference */
+				int score = (name_matches(g, ms[k].s, d) ? 1000 : 0) +
+					referenced_by_others(ms, nm, k);
 
 				if (score > best)
 				{
@@ -1434,6 +1445,16 @@ build_columns(gen *g, gen_entity *e)
 		dcn = m->destcols[0];
 		if (merged || e->dc[dcn].state != DC_UNSET)
 			continue;
+		if (!references(m->s, s))
+		{
+			/*
+			 * s references m->s (a lookup, like a content type): the column
+			 * only looks like a legacy key of m->s; it is not a merge
+			 */
+			note(e, "%s looks like the legacy key of %s, which %s references: not a merged "
+				 "table, so it is left out", d->cols[dcn].name, m->s->qname, s->name);
+			continue;
+		}
 		{
 			char *t = fmt("%s holds keys of %s, which has no one-to-one foreign key with %s: "
 						  "write the expression (a subquery) or remove this line if it stays NULL",
