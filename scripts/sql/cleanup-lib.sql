@@ -34,9 +34,13 @@ language sql stable as $$
     select coalesce(current_setting('ferry_cleanup.dry_run', true), 'off') = 'on'
 $$;
 
+-- under --dry-run, messages are SQL comments: the output reads as a script
 create function pg_temp.fc_say(msg text) returns void
 language plpgsql as $$
 begin
+    if pg_temp.fc_dry() and msg !~ '^--' then
+        msg := '-- ' || replace(msg, E'\n', E'\n-- ');
+    end if;
     raise notice '%', msg;
 end $$;
 
@@ -796,7 +800,8 @@ begin
         insert into ferry.column_backups as b (table_schema, table_name, column_name, comment)
         values (c.sch, c.tab, c.col, cur)
         on conflict (table_schema, table_name, column_name) do update
-            set comment = case when b.deprecated_at is null then excluded.comment else b.comment end;
+            set comment = excluded.comment
+            where b.deprecated_at is null and b.comment is distinct from excluded.comment;
     end if;
     if cur is not null and cur like 'ferry: deprecated on %' then
         perform pg_temp.fc_say(format('%s: already marked deprecated (%s)', name, cur));
@@ -946,7 +951,9 @@ begin
         where (b.table_schema, b.table_name, b.column_name) = (c.sch, c.tab, c.col);
     end if;
     -- the cascade is listed above; keep PostgreSQL's own notices quiet
-    perform set_config('client_min_messages', 'warning', true);
+    if not pg_temp.fc_dry() then
+        perform set_config('client_min_messages', 'warning', true);
+    end if;
     perform pg_temp.fc_exec(format('ALTER TABLE %s DROP COLUMN %I%s', rel, c.col,
                                    case when p_cascade then ' CASCADE' else '' end));
     perform set_config('client_min_messages', 'notice', true);
@@ -972,7 +979,7 @@ begin
         perform pg_temp.fc_exec(format('COMMENT ON COLUMN %s.%I IS %L', pg_temp.fc_rel(c.relid), c.col, m.comment));
         changed := true;
     end if;
-    for s in select jsonb_array_elements_text(u) from jsonb_array_elements(m.revoked) u loop
+    for s in select jsonb_array_elements_text(m.revoked) loop
         -- a column named in a REVOKE may be gone (dropped since): nothing to undo there
         begin
             perform pg_temp.fc_exec(s);
@@ -1082,9 +1089,9 @@ begin
     if p_dry then
         for d in select * from ferry.column_backup_dependents x
                  where x.status in ('saved', 'failed') order by x.id loop
-            perform pg_temp.fc_say(format('-- recreate %s %s', d.kind, d.name));
+            raise notice '-- recreate % %', d.kind, d.name;
             foreach s in array d.ddl loop
-                perform pg_temp.fc_say(s || ';');
+                raise notice '%;', s;
             end loop;
         end loop;
         return '{}';
@@ -1110,7 +1117,8 @@ begin
                 progress := true;
             exception when others then
                 get stacked diagnostics err = message_text;
-                update ferry.column_backup_dependents set status = 'failed', error = err where id = d.id;
+                update ferry.column_backup_dependents set status = 'failed', error = err
+                where id = d.id and (status, error) is distinct from ('failed', err);
             end;
         end loop;
     end loop;
@@ -1157,19 +1165,19 @@ declare
     err_msg text;
     refusals text[] := '{}';
     why text;
-    n int;
+    ncols int;
 begin
     perform set_config('ferry_cleanup.dry_run', case when p_dry then 'on' else 'off' end, false);
     perform set_config('ferry_cleanup.lock_timeout', p_lock_timeout, false);
     perform set_config('client_min_messages', 'notice', false);
     perform pg_temp.fc_load_cols(p_cols);
     perform pg_temp.fc_check_cols(p_phase);
-    select count(*) into n from fc_cols;
-    perform pg_temp.fc_say(format('%s%s: %s column(s)', p_phase, case when p_dry then ' (dry run: nothing is changed)' else '' end, n));
+    select count(*) into ncols from fc_cols;
+    perform pg_temp.fc_say(format('%s%s: %s column(s)', p_phase, case when p_dry then ' (dry run: nothing is changed)' else '' end, ncols));
 
     -- refuse before changing anything
     if p_phase in ('backup', 'drop') then
-        for c in select * from fc_cols where present order by n loop
+        for c in select * from fc_cols f where f.present order by f.n loop
             why := case p_phase when 'backup' then pg_temp.fc_backup_problem(c)
                                 else pg_temp.fc_drop_refusal(c, p_cascade, p_force, p_assume_backup) end;
             if why is not null then
@@ -1190,13 +1198,15 @@ begin
         end if;
     end if;
 
-    for c in select * from fc_cols order by n loop
+    -- restore goes in reverse order: it undoes what deprecate --revoke did
+    -- for several columns of a table in the opposite order
+    for c in select * from fc_cols f order by case when p_phase = 'restore' then -f.n else f.n end loop
         perform set_config('ferry_cleanup.sql', '', false);
         err_code := null;
         begin
             if p_dry and p_phase <> 'analyse' then
                 perform pg_temp.fc_say(format('-- %s %s', p_phase, pg_temp.fc_colname(c.sch, c.tab, c.col)));
-                perform pg_temp.fc_say('BEGIN;');
+                raise notice 'BEGIN;';
             end if;
             res := case p_phase
                 when 'analyse' then pg_temp.fc_analyse_one(c) || '{"status": "done"}'
@@ -1206,7 +1216,7 @@ begin
                 when 'restore' then pg_temp.fc_restore_one(c)
             end;
             if p_dry and p_phase <> 'analyse' then
-                perform pg_temp.fc_say('COMMIT;');
+                raise notice 'COMMIT;';
             end if;
         exception when others then
             get stacked diagnostics err_code = returned_sqlstate, err_msg = message_text;
