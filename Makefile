@@ -77,9 +77,13 @@ bench:
 demo:
 	scripts/demo.sh
 
+SHAREDIR   ?= $(PREFIX)/share/ferry
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BINS) $(SCRIPTS) $(DESTDIR)$(BINDIR)
+	install -m 644 scripts/sql/*.sql $(DESTDIR)$(SHAREDIR)/sql
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
 	done
