@@ -654,7 +654,8 @@ load_range(load_ctx *c, int lo, int hi)
 	{
 		int bad = lo + line - 1;
 
-		ok = load_range(c, lo, bad - 1) && settle_row(c, bad, res, reason, msg) &&
+		/* the named row is tried alone: it is settled only if it fails by itself */
+		ok = load_range(c, lo, bad - 1) && load_range(c, bad, bad) &&
 			load_range(c, bad + 1, hi);
 	}
 	else
