@@ -16,6 +16,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "transform.h"
+#include "tree.h"
 #include "uuid.h"
 
 enum
@@ -31,7 +32,12 @@ enum
 	OPT_KEYSPACE,
 	OPT_UUID,
 	OPT_REF,
-	OPT_NAMESPACE
+	OPT_NAMESPACE,
+	OPT_ORPHANS,
+	OPT_CYCLES,
+	OPT_REJECTED_PARENT,
+	OPT_MISSING_OBJECT,
+	OPT_TMPDIR
 };
 
 static void
@@ -53,7 +59,17 @@ usage(int code)
 			"      --keyspace KS      UUID key space of the rows (default: from the header)\n"
 			"      --uuid COL         column to fill with UUIDv5(namespace, KS/key)\n"
 			"      --ref COL=KS       COL holds a legacy key of key space KS: map it to its UUID\n"
-			"      --namespace UUID   UUIDv5 namespace (default: the plan's, or ferry's)\n\n%s",
+			"      --namespace UUID   UUIDv5 namespace (default: the plan's, or ferry's)\n"
+			"Trees and generic relations (plan directives tree and poly; see ferry-tree(7)):\n"
+			"      --orphans root|reject      parent missing: load as a root with a note\n"
+			"                                 (default, or the plan's orphan=), or reject\n"
+			"      --cycles reject|root       parent cycle: reject it and what hangs below\n"
+			"                                 (default, or the plan's cycle=), or break it\n"
+			"      --rejected-parent root|reject  parent rejected by the transform: load the\n"
+			"                                 child as a root with a note (default), or reject\n"
+			"      --missing-object reject|null   generic relation to a row that is gone:\n"
+			"                                 reject (default, or the plan's missing=) or NULL\n"
+			"      --tmpdir DIR       spool of rows waiting for their parent (default $TMPDIR, /tmp)\n\n%s",
 			CLI_COMMON_USAGE);
 	exit(code);
 }
@@ -153,6 +169,16 @@ poly_keys(void *ctx, int entity)
 	return entity_keys(kc, plan_find(kc->p, kc->names[entity]));
 }
 
+static int
+tree_policy_arg(const char *opt, const char *arg)
+{
+	if (strcmp(arg, "root") == 0)
+		return TREE_ROOT;
+	if (strcmp(arg, "reject") == 0)
+		return TREE_REJECT;
+	die(FERRY_EXIT_USAGE, "%s: expected root or reject, not \"%s\"", opt, arg);
+}
+
 static void
 add_pair(const char *arg, const char *opt, char ***from, char ***to, int *n)
 {
@@ -217,8 +243,7 @@ spec_from_plan(transform_spec *s, const plan *p, const plan_entity *e, keys_ctx 
 		if (pr->kind != REF_DEFER || s->fixup)
 			r->keys = entity_keys(kc, t);
 	}
-	if (e->tree && !s->fixup)
-		s->own_keys = entity_keys(kc, e);
+	/* a tree's own keys (with depths) are read by tree_options_load */
 	if (e->poly)
 	{
 		tf_poly *poly = xcalloc(1, sizeof *poly);
@@ -265,6 +290,11 @@ main(int argc, char **argv)
 		{"uuid", required_argument, NULL, OPT_UUID},
 		{"ref", required_argument, NULL, OPT_REF},
 		{"namespace", required_argument, NULL, OPT_NAMESPACE},
+		{"orphans", required_argument, NULL, OPT_ORPHANS},
+		{"cycles", required_argument, NULL, OPT_CYCLES},
+		{"rejected-parent", required_argument, NULL, OPT_REJECTED_PARENT},
+		{"missing-object", required_argument, NULL, OPT_MISSING_OBJECT},
+		{"tmpdir", required_argument, NULL, OPT_TMPDIR},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -276,6 +306,10 @@ main(int argc, char **argv)
 	char **ref_cols = NULL, **ref_ks = NULL;
 	int nref = 0;
 	int opt;
+	/* tree and generic-relation policies given on the command line (-1: the plan's) */
+	int orphans = -1, cycles = -1, rejected_parent = -1, missing_object = -1;
+	const char *tmpdir = NULL;
+	tree_options topts;
 
 	memset(&spec, 0, sizeof spec);
 	memcpy(spec.ns, FERRY_UUID_NAMESPACE, 16);
@@ -301,6 +335,20 @@ main(int argc, char **argv)
 			case OPT_UUID: spec.uuid_column = optarg; break;
 			case OPT_REF: add_pair(optarg, "--ref", &ref_cols, &ref_ks, &nref); break;
 			case OPT_NAMESPACE: ns = optarg; break;
+			case OPT_ORPHANS: orphans = tree_policy_arg("--orphans", optarg); break;
+			case OPT_CYCLES: cycles = tree_policy_arg("--cycles", optarg); break;
+			case OPT_REJECTED_PARENT:
+				rejected_parent = tree_policy_arg("--rejected-parent", optarg);
+				break;
+			case OPT_MISSING_OBJECT:
+				if (strcmp(optarg, "reject") == 0)
+					missing_object = MISSING_REJECT;
+				else if (strcmp(optarg, "null") == 0)
+					missing_object = MISSING_NULL;
+				else
+					die(FERRY_EXIT_USAGE, "--missing-object: expected reject or null, not \"%s\"", optarg);
+				break;
+			case OPT_TMPDIR: tmpdir = optarg; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -351,6 +399,22 @@ main(int argc, char **argv)
 		spec_from_plan(&spec, p, e, &kc);
 		if (ns && !uuid_parse(ns, spec.ns))
 			exit(FERRY_EXIT_USAGE);
+		if (spec.poly && missing_object >= 0)
+			spec.poly->on_missing = (missing_policy) missing_object;
+		if (e->tree && !spec.fixup)
+		{
+			tree_options_init(&topts, e->tree);
+			if (orphans >= 0)
+				topts.orphan = (tree_policy) orphans;
+			if (cycles >= 0)
+				topts.cycle = (tree_policy) cycles;
+			if (rejected_parent >= 0)
+				topts.rejected_parent = (tree_policy) rejected_parent;
+			topts.tmpdir = tmpdir;
+			if (kc.conn && !tree_options_load(&topts, kc.conn, e))
+				die(FERRY_EXIT_TARGET, "cannot read what the target has of \"%s\"", e->name);
+			spec.tree_opts = &topts;
+		}
 	}
 	else
 	{
@@ -401,6 +465,8 @@ main(int argc, char **argv)
 				 (unsigned long long) st.rows_in, (unsigned long long) st.rows_out,
 				 (unsigned long long) st.rejected, (unsigned long long) st.noted);
 	}
+	if (spec.tree_opts)
+		tree_options_free(&topts);
 	if (kc.conn)
 		PQfinish(kc.conn);
 	reader_free(r);

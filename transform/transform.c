@@ -10,6 +10,7 @@
 #include "io.h"
 #include "log.h"
 #include "transform.h"
+#include "tree.h"
 #include "uuid.h"
 
 typedef struct tf_ctx
@@ -37,6 +38,7 @@ typedef struct tf_ctx
 	int nnotes;
 	ferry_writer *w;
 	transform_stats *stats;
+	tree_builder *tree;      /* spec->tree: rows go through tree.c */
 } tf_ctx;
 
 static const char *
@@ -451,6 +453,8 @@ pass_reject(tf_ctx *c, const ferry_record *rec)
 		n = c->nout;
 	}
 	c->stats->passed++;
+	if (c->tree && rec->key)
+		tree_add_rejected(c->tree, rec->key, strlen(rec->key));
 	return writer_reject(c->w, rec->reason, rec->detail, rec->stage, rec->key, row, n);
 }
 
@@ -476,7 +480,10 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 		c.out_h.run = xstrdup(run);
 	}
 	c.w = writer_new(out);
-	if (!writer_header(c.w, &c.out_h))
+	if (spec->tree && !spec->fixup &&
+		(c.tree = tree_new(spec, spec->tree_opts, &c.out_h, c.nout, c.w, stats)) == NULL)
+		code = FERRY_EXIT_USAGE;
+	else if (!writer_header(c.w, &c.out_h))
 		code = FERRY_EXIT_IO;
 	progress_start(c.out_h.entity, -1);
 	while (code == FERRY_EXIT_OK && (got = reader_next(r, &rec)) == 1)
@@ -496,14 +503,21 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 			stats->rows_in++;
 			if (map_row(&c, rec.vals))
 			{
-				ok = writer_row(c.w, c.out, c.nout) && emit_notes(&c);
-				stats->rows_out++;
+				if (c.tree)
+					ok = tree_add(c.tree, c.key.data, c.key.len, c.out, c.notes.data, c.nnotes);
+				else
+				{
+					ok = writer_row(c.w, c.out, c.nout) && emit_notes(&c);
+					stats->rows_out++;
+				}
 			}
 			else
 			{
 				ok = writer_reject(c.w, buf_cstr(&c.reason), buf_cstr(&c.detail), "transform",
 								   c.key.len ? c.key.data : NULL, c.orig, c.nout);
 				stats->rejected++;
+				if (c.tree)
+					tree_add_rejected(c.tree, c.key.data, c.key.len);
 			}
 			if ((stats->rows_in & 1023) == 0)
 				progress_update((int64_t) stats->rows_in);
@@ -513,11 +527,14 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 	}
 	if (code == FERRY_EXIT_OK && got < 0)
 		code = FERRY_EXIT_STREAM;
+	if (code == FERRY_EXIT_OK && c.tree && !tree_finish(c.tree))
+		code = FERRY_EXIT_IO;
 	if (code == FERRY_EXIT_OK && !writer_end(c.w))
 		code = FERRY_EXIT_IO;
 	progress_done((int64_t) stats->rows_in);
 
 	writer_free(c.w);
+	tree_free(c.tree);
 	header_free(&c.out_h);
 	free(c.src);
 	free(c.ref_out);

@@ -74,6 +74,7 @@ typedef struct transform_spec
 	tf_ref *refs;
 	tf_poly *poly;           /* NULL: none */
 	const plan_tree *tree;   /* NULL: rows keep their order */
+	const struct tree_options *tree_opts;  /* tree.h; NULL: the plan's policies */
 	keyset *own_keys;        /* tree: this entity's keys already in the destination */
 	bool fixup;              /* the deferred-columns step: uuid + deferred refs only */
 } transform_spec;
