@@ -42,7 +42,7 @@ typedef struct kmatch
 typedef struct merge
 {
 	cat_table *t;
-	char alias[8];
+	char alias[16];
 	int tcol;                  /* join column in t */
 	int scol;                  /* join column in the main table */
 	int keycol;                /* t's one-column primary key */
@@ -422,24 +422,36 @@ references(const cat_table *a, const cat_table *b)
 	return false;
 }
 
-/* how many of the other matches' tables reference m's table by a foreign key */
+/*
+ * How much the other matches' tables hang off m's table: 100 for each with
+ * a unique foreign key to it (a one-to-one extension, like a user profile
+ * of a user), 1 for each with any foreign key to it.  A table the others
+ * merely look up (a content type) gets little; its name decides.
+ */
 static int
-referenced_by_others(const kmatch *ms, int n, int self)
+children_score(const kmatch *ms, int n, int self)
 {
-	int count = 0;
+	int score = 0;
 
 	for (int i = 0; i < n; i++)
 	{
+		bool any = false, one = false;
+
 		if (i == self)
 			continue;
 		for (int f = 0; f < ms[i].s->nfk; f++)
-			if (ms[i].s->fks[f].ref == ms[self].s)
-			{
-				count++;
-				break;
-			}
+		{
+			const cat_fk *fk = &ms[i].s->fks[f];
+
+			if (fk->ref != ms[self].s)
+				continue;
+			any = true;
+			if (table_is_unique(ms[i].s, fk->ncols, fk->cols))
+				one = true;
+		}
+		score += (one ? 100 : 0) + (any ? 1 : 0);
 	}
-	return count;
+	return score;
 }
 
 /*
@@ -534,9 +546,8 @@ match_destinations(gen *g)
 
 			for (int k = 0; k < nm; k++)
 			{
-				/* the table named like the destination, else the one the others reference */
-				int score = (name_matches(g, ms[k].s, d) ? 1000 : 0) +
-					referenced_by_others(ms, nm, k);
+				/* the table the others extend one-to-one, else the one named like the destination */
+				int score = children_score(ms, nm, k) + (name_matches(g, ms[k].s, d) ? 10 : 0);
 
 				if (score > best)
 				{
