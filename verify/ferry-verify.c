@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "plan.h"
+#include "tree.h"
 
 enum
 {
@@ -28,7 +29,9 @@ enum
 	OPT_ENTITY,
 	OPT_SOURCE_TABLE,
 	OPT_TARGET_TABLE,
-	OPT_SNAPSHOT
+	OPT_SNAPSHOT,
+	OPT_TREE,
+	OPT_NO_TREE
 };
 
 static void
@@ -43,7 +46,10 @@ usage(int code)
 			"      --source-table A      source table (without a plan)\n"
 			"      --target-table B      destination table (without a plan)\n"
 			"      --run ID              count the rows this run set aside as rejected\n"
-			"      --snapshot ID         count the source in this exported snapshot\n\n%s",
+			"      --snapshot ID         count the source in this exported snapshot\n"
+			"      --tree                also check the entity's tree (default for an entity\n"
+			"                            with a tree directive; see ferry-tree(7))\n"
+			"      --no-tree             counts only\n\n%s",
 			CLI_COMMON_USAGE);
 	exit(code);
 }
@@ -77,6 +83,8 @@ main(int argc, char **argv)
 		{"source-table", required_argument, NULL, OPT_SOURCE_TABLE},
 		{"target-table", required_argument, NULL, OPT_TARGET_TABLE},
 		{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+		{"tree", no_argument, NULL, OPT_TREE},
+		{"no-tree", no_argument, NULL, OPT_NO_TREE},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -84,7 +92,8 @@ main(int argc, char **argv)
 	const char *source = getenv("FERRY_SOURCE"), *target = getenv("FERRY_TARGET");
 	const char *plan_file = NULL, *entity_name = NULL, *source_table = NULL, *target_table = NULL;
 	const char *snapshot = NULL;
-	int opt;
+	int opt, tree = -1;         /* -1: when the entity has a tree */
+	const plan_entity *tree_entity = NULL;
 
 	log_init(argv[0]);
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
@@ -98,6 +107,8 @@ main(int argc, char **argv)
 			case OPT_SOURCE_TABLE: source_table = optarg; break;
 			case OPT_TARGET_TABLE: target_table = optarg; break;
 			case OPT_SNAPSHOT: snapshot = optarg; break;
+			case OPT_TREE: tree = 1; break;
+			case OPT_NO_TREE: tree = 0; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -129,6 +140,10 @@ main(int argc, char **argv)
 			die(FERRY_EXIT_USAGE, "%s: entity \"%s\" is not migrated", plan_file, entity_name);
 		buf_printf(&src_from, "(%s) AS q", e->extract_sql);
 		pg_append_qualified(&dst_from, e->target);
+		if (tree == 1 && e->tree == NULL)
+			die(FERRY_EXIT_USAGE, "%s: entity \"%s\" has no tree directive", plan_file, entity_name);
+		if (tree != 0 && e->tree)
+			tree_entity = e;
 	}
 	else
 	{
@@ -185,11 +200,20 @@ main(int argc, char **argv)
 		   ok ? "ok" : nsrc > ndst + nrej ? "rows missing" : "rows extra");
 	event_emit("verify_counts", "\"source\":%lld,\"target\":%lld,\"rejected\":%lld,\"ok\":%s",
 			   nsrc, ndst, nrej, ok ? "true" : "false");
+	int code = ok ? FERRY_EXIT_OK : FERRY_EXIT_VERIFY;
+
+	if (tree_entity)
+	{
+		int tcode = verify_tree(src, dst, p, tree_entity, common.run);
+
+		if (tcode != FERRY_EXIT_OK && (code == FERRY_EXIT_OK || tcode != FERRY_EXIT_VERIFY))
+			code = tcode;
+	}
 	PQfinish(src);
 	PQfinish(dst);
 	buf_free(&src_from);
 	buf_free(&dst_from);
 	if (p)
 		plan_free(p);
-	return ok ? FERRY_EXIT_OK : FERRY_EXIT_VERIFY;
+	return code;
 }
