@@ -116,8 +116,9 @@ SQL
 # ---------------------------------------------------------------------
 
 # every_query_runs PLAN SRC DST: each migrated entity's query runs on the
-# source, and its output columns less drop columns, plus the uuid and depth
-# columns, are columns of the target table
+# source, and its output columns less drop columns (and the transform's
+# _ferry_note / _ferry_reject), plus the uuid and depth columns, are
+# columns of the target table
 every_query_runs() {
 	local plan=$1 src=$2 dst=$3 e t sql cols drops uuid depth out tcols extra n=0
 	while read -r e; do
@@ -142,7 +143,7 @@ SQL
 		drops=$(ferry-plan get "$plan" "$e" drop | tr ',' '\n')
 		uuid=$(ferry-plan get "$plan" "$e" uuid)
 		depth=$(ferry-plan get "$plan" "$e" tree | sed -n 's/.* depth=\([^ ]*\).*/\1/p' | grep -vx -- - || true)
-		out=$({ grep -vxF -f <(echo "$drops"; echo '#none#') <<<"$cols"; echo "$uuid"; echo "$depth"; } | grep . | sort)
+		out=$({ grep -vxF -f <(echo "$drops"; echo _ferry_note; echo _ferry_reject) <<<"$cols"; echo "$uuid"; echo "$depth"; } | grep . | sort)
 		tcols=$(q1 -d "$dst" -c "select attname from pg_attribute where attrelid = '$t'::regclass and attnum > 0 and not attisdropped" | sort)
 		extra=$(comm -23 <(echo "$out") <(echo "$tcols"))
 		[ -z "$extra" ] || { echo "$e: output columns not in $t: $extra" >&2; return 1; }
