@@ -264,6 +264,8 @@ main(int argc, char **argv)
 		if (e->target == NULL)
 			die(FERRY_EXIT_USAGE, "%s: entity \"%s\" is not migrated (target -)", plan_file, entity_name);
 		spec.target = e->target;
+		if (e->tree)
+			spec.parent_column = e->tree->parent_column;
 		if (!conflict && e->nconflict)
 		{
 			spec.nconflict = e->nconflict;

@@ -15,6 +15,7 @@
 #include "load.h"
 #include "log.h"
 #include "pgconn.h"
+#include "uuidset.h"
 
 typedef struct load_ctx
 {
@@ -53,6 +54,11 @@ typedef struct load_ctx
 	buf err;
 	ferry_value *vals;
 	char *fatal;              /* set when a target error must stop the load */
+
+	/* a tree: rows whose parent is rejected are rejected too */
+	int parent_idx;           /* the parent column, -1 if not a tree */
+	uuidset *gone;            /* uuids of the rows this load rejected */
+	buf parents;              /* per row of the batch: parent uuid, 36 characters */
 } load_ctx;
 
 /* ---- building the batch ---- */
@@ -63,6 +69,7 @@ batch_reset(load_ctx *c)
 	buf_reset(&c->copy);
 	buf_reset(&c->keys);
 	buf_reset(&c->uuids);
+	buf_reset(&c->parents);
 	buf_reset(&c->rej_copy);
 	buf_reset(&c->rej_json);
 	c->nrows = 0;
@@ -125,6 +132,13 @@ add_row(load_ctx *c, const ferry_value *vals)
 		buf_append(&c->uuids, vals[c->uuid_idx].u.s.p, 36);
 	else
 		buf_append(&c->uuids, "000000000000000000000000000000000000", 36);
+	if (c->parent_idx >= 0)
+	{
+		const ferry_value *p = &vals[c->parent_idx];
+
+		buf_append(&c->parents, p->t == FV_STR && p->u.s.len == 36 ? p->u.s.p
+				   : "------------------------------------", 36);
+	}
 	c->loaded[c->nrows] = false;
 	c->nrows++;
 	c->line_off[c->nrows] = c->copy.len;
@@ -434,6 +448,94 @@ reject_row(load_ctx *c, int row, const char *reason, const char *detail)
 	buf_free(&json);
 	c->stats->rejected++;
 	event_emit("reject", "\"key\":\"%s\",\"reason\":\"%s\"", *key ? key : "", reason);
+}
+
+/* ---- trees: the subtree of a rejected row ---- */
+
+#define UNDER_REJECTED "the parent row was rejected by the load (its reject is recorded); " \
+	"a row cannot hang below it"
+
+/* a row whose parent an earlier batch rejected: rejected before it is sent */
+static bool
+parent_gone(load_ctx *c, const ferry_value *vals)
+{
+	const ferry_value *p = &vals[c->parent_idx];
+
+	return uuidset_count(c->gone) > 0 && p->t == FV_STR && p->u.s.len == 36 &&
+		uuidset_has(c->gone, p->u.s.p);
+}
+
+static void
+reject_below_gone(load_ctx *c, const ferry_value *vals, int nvals)
+{
+	buf json, key;
+
+	buf_init(&json, 256);
+	buf_init(&key, 32);
+	row_json(c, vals, nvals, NULL, &json);
+	if (c->nkey)
+		append_key(c, vals, &key);
+	add_reject(c, "load", "under_rejected_parent", UNDER_REJECTED,
+			   key.len ? buf_cstr(&key) : NULL, "rejected", &json);
+	if (c->uuid_idx >= 0 && vals[c->uuid_idx].t == FV_STR && vals[c->uuid_idx].u.s.len == 36)
+		uuidset_add(c->gone, vals[c->uuid_idx].u.s.p);
+	c->stats->rejected++;
+	buf_free(&json);
+	buf_free(&key);
+}
+
+/*
+ * After a batch is loaded: the rows it rejected join the set, and a row
+ * of the same batch that landed below one of them (FK checks off) is
+ * taken out again, inside the batch's transaction, and rejected.  The
+ * stream has parents before children, so one pass in order settles it.
+ * An upsert may have updated a row the table had before: it stays.
+ */
+static bool
+settle_subtrees(load_ctx *c)
+{
+	buf del;
+	int ndel = 0;
+	bool ok = true;
+
+	buf_init(&del, 64);
+	buf_putc(&del, '{');
+	for (int i = 0; i < c->nrows; i++)
+	{
+		const char *u = c->uuids.data + 36 * (size_t) i;
+
+		if (!c->loaded[i])
+		{
+			uuidset_add(c->gone, u);
+			continue;
+		}
+		if (c->staged || !uuidset_has(c->gone, c->parents.data + 36 * (size_t) i))
+			continue;
+		c->loaded[i] = false;
+		reject_row(c, i, "under_rejected_parent", UNDER_REJECTED);
+		uuidset_add(c->gone, u);
+		if (ndel++)
+			buf_putc(&del, ',');
+		buf_append(&del, u, 36);
+	}
+	buf_putc(&del, '}');
+	if (ndel > 0)
+	{
+		buf_reset(&c->sql);
+		buf_printf(&c->sql, "DELETE FROM %s WHERE ", c->target_sql);
+		pg_append_ident(&c->sql, c->h->cols[c->uuid_idx].name);
+		buf_puts(&c->sql, " = ANY($1::uuid[])");
+
+		const char *params[1] = {buf_cstr(&del)};
+		PGresult *res = pg_query(c->conn, buf_cstr(&c->sql), 1, params);
+
+		ok = res != NULL;
+		PQclear(res);
+		if (!ok && !c->fatal)
+			c->fatal = xstrdup("");  /* logged by pg_query */
+	}
+	buf_free(&del);
+	return ok;
 }
 
 /* the column a row's error is about: the server's column field, or COPY's context */
@@ -830,6 +932,8 @@ flush_batch(load_ctx *c, bool complete)
 		return false;
 	if (c->nrows > 0 && !load_range(c, 0, c->nrows - 1))
 		goto fail;
+	if (c->parent_idx >= 0 && !settle_subtrees(c))
+		goto fail;
 	for (int i = 0; i < c->nrows; i++)
 		c->stats->loaded += c->loaded[i];
 	c->stats->records += c->batch_records;
@@ -1026,6 +1130,19 @@ prepare(load_ctx *c)
 		return false;
 	}
 	c->uuid_idx = h->uuid_column ? header_find(h, h->uuid_column) : -1;
+	c->parent_idx = -1;
+	if (s->parent_column && s->mode != LOAD_UPDATE)
+	{
+		c->parent_idx = header_find(h, s->parent_column);
+		if (c->parent_idx < 0 || c->uuid_idx < 0)
+		{
+			log_error("a tree load needs the stream's uuid and parent column \"%s\"",
+					  s->parent_column);
+			return false;
+		}
+		c->gone = uuidset_new();
+	}
+	buf_init(&c->parents, 1 << 14);
 	c->nkey = h->nkey;
 	c->key_idx = xcalloc((size_t) (h->nkey ? h->nkey : 1), sizeof *c->key_idx);
 	for (int k = 0; k < h->nkey; k++)
@@ -1098,6 +1215,8 @@ cleanup(load_ctx *c)
 	buf_free(&c->sql);
 	buf_free(&c->scratch);
 	buf_free(&c->err);
+	buf_free(&c->parents);
+	uuidset_free(c->gone);
 }
 
 int
@@ -1144,7 +1263,9 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 			continue;
 		}
 		c.batch_records++;
-		if (rec.type == FR_ROW)
+		if (rec.type == FR_ROW && c.parent_idx >= 0 && parent_gone(&c, rec.vals))
+			reject_below_gone(&c, rec.vals, rec.nvals);
+		else if (rec.type == FR_ROW)
 			add_row(&c, rec.vals);
 		else
 		{

@@ -51,6 +51,13 @@ typedef struct load_spec
 	int nrepair;
 	char **repair_cols;
 	char **repair_vals;
+	/*
+	 * A tree (plan directive "tree"): the stream's parent column.  A row
+	 * whose parent this load rejected is rejected too, as
+	 * under_rejected_parent, so that no row is left pointing at a parent
+	 * that is not there (with FK checks off, COPY would take it).
+	 */
+	const char *parent_column;
 } load_spec;
 
 typedef struct load_stats
