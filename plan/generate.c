@@ -89,6 +89,7 @@ typedef struct gen_entity
 	dcol *dc;                  /* per destination column */
 	cat_table *ct;             /* content-type table of a poly */
 	int ct_col;                /* column of src referencing it */
+	int uuidcol;               /* destination uuid primary key, -1 if none */
 	plan_entity pe;
 	buf notes;                 /* '#' lines written above the entity */
 	buf sql;                   /* the extract query */
@@ -205,20 +206,27 @@ rows_text(double rows)
 /*
  * An app prefix ("dispatch", "auth" in dispatch_order, auth_user) is the
  * part before the first '_' of a source table name when no source table
- * is named like the prefix itself (pagila's film / film_actor share
- * "film", which is a table: no prefix there).
+ * is named like the prefix itself or its plural (pagila's film and
+ * film_actor share "film", which is a table: no prefix there; nor is
+ * "order" in order_items beside a table orders).
  */
 static bool
 is_app_prefix(const gen *g, const char *name, size_t len)
 {
-	for (int i = 0; i < g->scat->ntables; i++)
+	char *prefix = xstrndup(name, len);
+	char *plural = pluralize(prefix);
+	bool app = true;
+
+	for (int i = 0; i < g->scat->ntables && app; i++)
 	{
 		const cat_table *t = &g->scat->tables[i];
 
-		if (t->selected && strlen(t->name) == len && strncmp(t->name, name, len) == 0)
-			return false;
+		if (t->selected && (strcmp(t->name, prefix) == 0 || strcmp(t->name, plural) == 0))
+			app = false;
 	}
-	return true;
+	free(prefix);
+	free(plural);
+	return app;
 }
 
 /* model name: the table name without its app prefix */
@@ -232,20 +240,25 @@ model_of(const gen *g, const cat_table *s)
 	return s->name;
 }
 
+/*
+ * Is d named after s?  full: by s's whole name (as is or pluralised);
+ * else by its model name (the name less its app prefix).
+ */
+static bool
+name_matches_as(const gen *g, const cat_table *s, const cat_table *d, bool full)
+{
+	const char *n = full ? s->name : model_of(g, s);
+	char *pl = pluralize(n);
+	bool match = strcmp(d->name, n) == 0 || strcmp(d->name, pl) == 0;
+
+	free(pl);
+	return match;
+}
+
 static bool
 name_matches(const gen *g, const cat_table *s, const cat_table *d)
 {
-	const char *cands[2] = {model_of(g, s), s->name};
-	bool match = false;
-
-	for (int i = 0; i < 2 && !match; i++)
-	{
-		char *pl = pluralize(cands[i]);
-
-		match = strcmp(d->name, cands[i]) == 0 || strcmp(d->name, pl) == 0;
-		free(pl);
-	}
-	return match;
+	return name_matches_as(g, s, d, true) || name_matches_as(g, s, d, false);
 }
 
 /* a Django content-type shaped table: (app_label, model) */
@@ -614,11 +627,13 @@ match_by_name(gen *g)
 
 		if (e->dst == NULL || e->src != NULL)
 			continue;
-		for (int j = 0; j < g->scat->ntables && e->src == NULL; j++)
+		/* the whole name first (users <- user), then the model (users <- auth_user) */
+		for (int j = 0; j < 2 * g->scat->ntables && e->src == NULL; j++)
 		{
-			cat_table *s = &g->scat->tables[j];
+			cat_table *s = &g->scat->tables[j % g->scat->ntables];
 
-			if (!s->selected || s->npk == 0 || s->npk > MAXKEY || !name_matches(g, s, e->dst))
+			if (!s->selected || s->npk == 0 || s->npk > MAXKEY ||
+				!name_matches_as(g, s, e->dst, j < g->scat->ntables))
 				continue;
 			e->src = s;
 			e->name_matched = true;
@@ -1200,7 +1215,6 @@ find_fk_source(gen *g, gen_entity *e, int d, gen_entity *te, bool loose, srcpos 
 	srcpos tabs[MAXMERGE + 1];
 	int nt = entity_tables(e, tabs);
 
-	(void) g;
 	if (!loose)
 	{
 		char *alt;
@@ -1366,6 +1380,11 @@ creation_column(gen_entity *e)
 	return -1;
 }
 
+static void map_columns(gen *g, gen_entity *e);
+static void map_references(gen *g, gen_entity *e);
+static void finish_columns(gen *g, gen_entity *e);
+
+/* every destination column of a migrated entity: where it comes from */
 static void
 build_columns(gen *g, gen_entity *e)
 {
@@ -1373,6 +1392,7 @@ build_columns(gen *g, gen_entity *e)
 	buf why;
 	int uuidcol = -1;
 
+	e->uuidcol = -1;
 	e->used = xcalloc((size_t) s->ncols + 1, sizeof(bool));
 	for (int m = 0; m < e->nmerge; m++)
 		if (e->merges[m].used == NULL)
@@ -1391,7 +1411,7 @@ build_columns(gen *g, gen_entity *e)
 			e->dc[c].state = DC_GENERATED;
 	if (d->npk == 1 && is_uuid_col(&d->cols[d->pk[0]]))
 	{
-		uuidcol = d->pk[0];
+		e->uuidcol = uuidcol = d->pk[0];
 		e->dc[uuidcol].state = DC_UUID;
 		if (e->pe.uuid_column == NULL)
 			e->pe.uuid_column = xstrdup(d->cols[uuidcol].name);
@@ -1495,6 +1515,20 @@ build_columns(gen *g, gen_entity *e)
 		}
 	}
 
+	buf_free(&why);
+	map_columns(g, e);
+	map_references(g, e);
+	finish_columns(g, e);
+}
+
+/* destination columns from source columns, by name and convention */
+static void
+map_columns(gen *g, gen_entity *e)
+{
+	cat_table *d = e->dst, *s = e->src;
+	buf why;
+
+	buf_init(&why, 128);
 	/* 1. foreign keys by name */
 	for (int c = 0; c < d->ncols; c++)
 	{
@@ -1565,14 +1599,23 @@ build_columns(gen *g, gen_entity *e)
 			feed_ref(g, e, c, &p, buf_cstr(&why));
 	}
 
-	/* refs, checks and the tree from the destination's foreign keys */
+	buf_free(&why);
+}
+
+/* refs, checks and the tree from the destination's foreign keys */
+static void
+map_references(gen *g, gen_entity *e)
+{
+	cat_table *d = e->dst;
+
+
 	for (int c = 0; c < d->ncols; c++)
 	{
 		cat_fk *fk = dst_fk(d, c);
 		gen_entity *te;
 		const cat_column *dc = &d->cols[c];
 
-		if (fk == NULL || c == uuidcol || e->dc[c].state != DC_FED)
+		if (fk == NULL || c == e->uuidcol || e->dc[c].state != DC_FED)
 			continue;
 		te = entity_of_dst(g, fk->ref);
 		if (fk->ref == d)
@@ -1607,11 +1650,6 @@ build_columns(gen *g, gen_entity *e)
 						dc->name, te->name, te->nkey);
 			continue;
 		}
-		if (te->pe.uuid_column == NULL && te->dst && te->dst->npk == 1 &&
-			is_uuid_col(&te->dst->cols[te->dst->pk[0]]))
-		{
-			/* te not built yet: its uuid column is its uuid primary key */
-		}
 		{
 			const cat_table *t = fk->ref;
 			bool to_uuid = t->npk == 1 && fk->refcols[0] == t->pk[0] && is_uuid_col(&t->cols[t->pk[0]]);
@@ -1629,7 +1667,13 @@ build_columns(gen *g, gen_entity *e)
 		}
 	}
 
-	/* what is left: defaults, or TODOs */
+}
+
+/* what is left: defaults, stand-ins, or TODOs */
+static void
+finish_columns(gen *g, gen_entity *e)
+{
+	cat_table *d = e->dst;
 	buf omitted;
 
 	buf_init(&omitted, 128);
@@ -1690,9 +1734,14 @@ build_columns(gen *g, gen_entity *e)
 		int cc;
 
 		if (x->state != DC_FED || x->is_ref || !x->nullable || !dc->notnull || dc->category != 'D' ||
-			!is_update_name(dc->name) ||
-			constant_default(dc->def, &dtext, &quoted) || (cc = creation_column(e)) < 0 || cc == c)
+			!is_update_name(dc->name) || (cc = creation_column(e)) < 0 || cc == c)
 			continue;
+		if (constant_default(dc->def, &dtext, &quoted))
+		{
+			/* the constant default was taken by convert() already */
+			free(dtext);
+			continue;
+		}
 		{
 			char *ex = fmt("coalesce(%s, %s)", x->expr, e->dc[cc].expr);
 			char *cm = fmt("%s%sNULL -> %s", x->comment ? x->comment : "", x->comment ? "; " : "",
@@ -1707,7 +1756,6 @@ build_columns(gen *g, gen_entity *e)
 	if (omitted.len)
 		note(e, "left to their default (no source column): %s", buf_cstr(&omitted));
 	buf_free(&omitted);
-	buf_free(&why);
 }
 
 /* ---- the query ---- */
