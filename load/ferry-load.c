@@ -317,12 +317,14 @@ main(int argc, char **argv)
 					 "checks are off for this load; ferry checks references itself");
 		PQclear(res);
 	}
-	/* the ferry schema's tables are keyed by run: without --run, keep no books */
-	spec.bookkeeping = spec.run && ferry_schema_present(conn);
-	if (!spec.bookkeeping && spec.run)
+	/* the ferry schema's tables are keyed by run and entity: without both, keep no books */
+	spec.bookkeeping = spec.run && spec.entity && ferry_schema_present(conn);
+	if (!spec.bookkeeping && spec.run && spec.entity)
 		log_warn("target: no ferry schema (run \"ferry init\"): no checkpoints, id map or rejects table");
+	else if (spec.run && !spec.entity)
+		log_warn("target: no entity (--entity, or the stream's): no checkpoints, id map or rejects table");
 	if (spec.resume && !spec.bookkeeping)
-		die(FERRY_EXIT_USAGE, "--resume needs --run and the ferry schema in the target (ferry init)");
+		die(FERRY_EXIT_USAGE, "--resume needs --run, an entity and the ferry schema in the target (ferry init)");
 
 	load_stats st;
 	int code = load_stream(conn, &spec, r, &st);

@@ -733,3 +733,18 @@ rej_dbs() {
 	[ "$(q1 -d st_rej_dst3 -c "SELECT count(*) FROM ferry.rejects")" -eq 0 ]
 	[ "$(q1 -d st_rej_dst3 -c "SELECT count(*) FROM ferry.checkpoints")" -eq 0 ]
 }
+
+@test "rejects: --run without an entity still loads and rejects, records nothing, and says so" {
+	rej_dbs st_rej_src4 st_rej_dst4
+	# a stream without an entity (--table, no --entity) and no --entity on the load
+	run --separate-stderr bash -c "ferry-extract --source dbname=st_rej_src4 --table items \
+		| ferry-load --target dbname=st_rej_dst4 --table public.items --run r4"
+	assert_exit 6
+	[ "$stderr" = "ferry-load: warning: target: no entity (--entity, or the stream's): no checkpoints, id map or rejects table" ]
+	[ "$(q1 -d st_rej_dst4 -c "SELECT count(*) FROM items")" -eq 47 ]
+	[ "$(q1 -d st_rej_dst4 -c "SELECT count(*) FROM ferry.rejects")" -eq 0 ]
+	run --separate-stderr bash -c "ferry-extract --source dbname=st_rej_src4 --table items \
+		| ferry-load --target dbname=st_rej_dst4 --table public.items --run r4 --resume"
+	assert_exit 2
+	[[ $stderr == *"ferry-load: error: --resume needs --run, an entity and the ferry schema"* ]]
+}
