@@ -140,15 +140,27 @@ fmt(const char *f, ...)
 static void
 note(gen_entity *e, const char *f, ...) __attribute__((format(printf, 2, 3)));
 
+/* control characters (a newline in a column name) would break the plan's lines */
+static void
+flatten(char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char) p[i] < 0x20)
+			p[i] = ' ';
+}
+
 static void
 note(gen_entity *e, const char *f, ...)
 {
 	va_list ap;
+	size_t start;
 
 	buf_puts(&e->notes, "# ");
+	start = e->notes.len;
 	va_start(ap, f);
 	buf_vprintf(&e->notes, f, ap);
 	va_end(ap);
+	flatten(e->notes.data + start, e->notes.len - start);
 	buf_putc(&e->notes, '\n');
 }
 
@@ -165,6 +177,7 @@ entity_todo(gen *g, gen_entity *e, const char *f, ...)
 	va_start(ap, f);
 	buf_vprintf(&b, f, ap);
 	va_end(ap);
+	flatten(b.data, b.len);
 	strv_push(&e->pe.ntodo, &e->pe.todo, buf_cstr(&b));
 	buf_free(&b);
 	g->todos++;
@@ -1780,7 +1793,12 @@ append_item(buf *b, const char *expr, const char *as, bool same_name, bool last,
 	if (!last)
 		buf_putc(&line, ',');
 	if (comment && *comment)
+	{
+		size_t start = line.len + 5;
+
 		buf_printf(&line, "  -- %s", comment);
+		flatten(line.data + start, line.len - start);
+	}
 	buf_puts(b, buf_cstr(&line));
 	buf_putc(b, '\n');
 	buf_free(&line);
