@@ -180,7 +180,10 @@ main(int argc, char **argv)
 		if (b.len > (1 << 16))
 		{
 			if (!out_write(out, b.data, b.len))
+			{
+				out_abort(out);     /* no temporary file left behind */
 				exit(FERRY_EXIT_IO);
+			}
 			buf_reset(&b);
 		}
 	}
@@ -196,7 +199,12 @@ main(int argc, char **argv)
 				   (unsigned long long) reader_rows(r),
 				   (unsigned long long) reader_rejects(r),
 				   (unsigned long long) reader_notes(r));
-		if (!out_write(out, b.data, b.len) || !out_commit(out))
+		if (!out_write(out, b.data, b.len))
+		{
+			out_abort(out);
+			exit(FERRY_EXIT_IO);
+		}
+		if (!out_commit(out))
 			exit(FERRY_EXIT_IO);
 	}
 	else

@@ -499,6 +499,23 @@ wait_for_tmp() {
 	[ -d "$d/dir.zst" ] && [ -z "$(ls -A "$d/dir.zst")" ]
 }
 
+@test "a file system that refuses to grow (ulimit -f) while writing: exit 8, no file left" {
+	local d=$BATS_TEST_TMPDIR c=$BATS_FILE_TMPDIR/comment.stream
+	# SIGXFSZ ignored: write(2) then fails with EFBIG past 20 kB, like a full disk
+	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 20; ferry-extract --source dbname=bad_src --table dispatch_comment -o '$d/e.zst'"
+	assert_exit 8
+	assert_error ferry-extract "cannot write to \"$d/e.zst\": File too large"
+	assert_no_output "$d" e.zst
+	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 20; ferry-transform -o '$d/t.zst' '$c'"
+	assert_exit 8
+	assert_error ferry-transform "cannot write to \"$d/t.zst\""
+	assert_no_output "$d" t.zst
+	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 20; ferry-cat -o '$d/c.json.zst' '$c'"
+	assert_exit 8
+	assert_error ferry-cat "cannot write to \"$d/c.json.zst\""
+	assert_no_output "$d" c.json.zst
+}
+
 @test "a closed pipe downstream: ferry-extract exits 8 with one line" {
 	run --separate-stderr bash -c "ferry-extract --source dbname=bad_src --table dispatch_comment | head -c 100 >/dev/null; exit \${PIPESTATUS[0]}"
 	assert_exit 8
