@@ -878,6 +878,16 @@ tree_add(tree_builder *t, const char *key, size_t keylen, const ferry_value *row
 			buf_reset(&t->detail);
 			buf_printf(&t->detail, "%s is NULL: the destination column is NOT NULL "
 					   "(rejected before the load so that replies follow --rejected-parent)", col);
+			/* what made it NULL, when the transform did */
+			const char *np = notes;
+
+			for (int n = 0; n < nnotes; n++)
+			{
+				const char *reason = np, *detail = np + strlen(np) + 1;
+
+				buf_printf(&t->detail, "; %s: %s", reason, detail);
+				np = detail + strlen(detail) + 1;
+			}
 			set_key(t, known, k, V_REJECTED);
 			return reject(t, row, TK_NOT_NULL, buf_cstr(&t->detail), key, keylen);
 		}
