@@ -426,6 +426,29 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 		return ok;
 	}
 
+	if (strcmp(word, "repair") == 0)
+	{
+		char *col = NULL;
+		bool err2;
+		const char *val;
+
+		if (!next_token(ps, &s, false, &col, &err2) || *(val = skip_space(s)) == '\0')
+			perr(ps, "usage: repair COLUMN VALUE (VALUE may be NULL)");
+		else
+		{
+			e->repair_cols = xrealloc(e->repair_cols, (size_t) (e->nrepair + 1) * sizeof(char *));
+			e->repair_vals = xrealloc(e->repair_vals, (size_t) (e->nrepair + 1) * sizeof(char *));
+			e->repair_cols[e->nrepair] = col;
+			col = NULL;
+			e->repair_vals[e->nrepair] = strcmp(val, "NULL") == 0 ? NULL : xstrdup(val);
+			e->nrepair++;
+			ok = true;
+		}
+		free(col);
+		free(word);
+		return ok;
+	}
+
 	/* key and conflict take COL[,COL...]; others split on white space only */
 	bool commas = strcmp(word, "key") == 0 || strcmp(word, "conflict") == 0 ||
 		strcmp(word, "drop") == 0 || strcmp(word, "depends") == 0;
@@ -831,6 +854,13 @@ entity_free(plan_entity *e)
 	strv_free(e->ndepends, e->depends);
 	free(e->incremental);
 	strv_free(e->nconflict, e->conflict);
+	for (int i = 0; i < e->nrepair; i++)
+	{
+		free(e->repair_cols[i]);
+		free(e->repair_vals[i]);
+	}
+	free(e->repair_cols);
+	free(e->repair_vals);
 	free(e->extract_sql);
 	strv_free(e->ntodo, e->todo);
 	free(e->todo_line);
@@ -1457,6 +1487,9 @@ plan_write(FILE *f, const plan *p)
 		}
 		if (e->incremental)
 			fprintf(f, "  incremental %s\n", e->incremental);
+		for (int i = 0; i < e->nrepair; i++)
+			fprintf(f, "  repair %s %s\n", e->repair_cols[i],
+					e->repair_vals[i] ? e->repair_vals[i] : "NULL");
 		if (e->nconflict)
 		{
 			fputs("  conflict ", f);

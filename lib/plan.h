@@ -35,6 +35,9 @@
  *     incremental EXPR               SQL over the extract query's columns (alias q)
  *                                    telling when a row last changed
  *     conflict    COL[,COL...]       unique columns for upserts (default: key)
+ *     repair      COL VALUE          when the destination refuses a value of COL (it does
+ *                                    not parse, or breaks NOT NULL), load VALUE (or NULL)
+ *                                    there instead and note it with the original row
  *     TODO: text
  *     extract                        (a line of the query containing "TODO:"
  *                                    is a TODO too)
@@ -112,6 +115,9 @@ typedef struct plan_entity
 	char *incremental;        /* NULL if none */
 	int nconflict;
 	char **conflict;          /* NULL: same as key */
+	int nrepair;
+	char **repair_cols;
+	char **repair_vals;       /* the value's text; NULL entries stand for SQL NULL */
 	char *extract_sql;        /* NULL if not given */
 	int ntodo;
 	char **todo;

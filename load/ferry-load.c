@@ -96,30 +96,38 @@ split_commas(const char *s, int *n)
 	return out;
 }
 
-/* --repair COL=VALUE: VALUE in COPY text ("NULL" is NULL) */
+/* a repair of column col: value NULL is SQL NULL; kept in COPY text */
 static void
-add_repair(load_spec *spec, const char *arg)
+push_repair(load_spec *spec, const char *col, size_t collen, const char *value)
 {
-	const char *eq = strchr(arg, '=');
 	buf v;
 
-	if (eq == NULL || eq == arg)
-		die(FERRY_EXIT_USAGE, "--repair needs COLUMN=VALUE, not \"%s\"", arg);
 	buf_init(&v, 32);
-	if (strcmp(eq + 1, "NULL") == 0)
+	if (value == NULL)
 		buf_puts(&v, "\\N");
 	else
 	{
-		ferry_value val = fv_str(eq + 1, strlen(eq + 1));
+		ferry_value val = fv_str(value, strlen(value));
 
 		copytext_append_value(&v, &val);
 	}
 	spec->repair_cols = xrealloc(spec->repair_cols, (size_t) (spec->nrepair + 1) * sizeof(char *));
 	spec->repair_vals = xrealloc(spec->repair_vals, (size_t) (spec->nrepair + 1) * sizeof(char *));
-	spec->repair_cols[spec->nrepair] = xstrndup(arg, (size_t) (eq - arg));
+	spec->repair_cols[spec->nrepair] = xstrndup(col, collen);
 	spec->repair_vals[spec->nrepair] = xstrdup(buf_cstr(&v));
 	spec->nrepair++;
 	buf_free(&v);
+}
+
+/* --repair COL=VALUE ("NULL" is NULL) */
+static void
+add_repair(load_spec *spec, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (eq == NULL || eq == arg)
+		die(FERRY_EXIT_USAGE, "--repair needs COLUMN=VALUE, not \"%s\"", arg);
+	push_repair(spec, arg, (size_t) (eq - arg), strcmp(eq + 1, "NULL") == 0 ? NULL : eq + 1);
 }
 
 /*
@@ -266,6 +274,8 @@ main(int argc, char **argv)
 		spec.target = e->target;
 		if (e->tree)
 			spec.parent_column = e->tree->parent_column;
+		for (int i = 0; i < e->nrepair; i++)
+			push_repair(&spec, e->repair_cols[i], strlen(e->repair_cols[i]), e->repair_vals[i]);
 		if (!conflict && e->nconflict)
 		{
 			spec.nconflict = e->nconflict;

@@ -45,7 +45,7 @@ if [ $# -gt 0 ]; then
 	bats_files=("$@")
 else
 	for t in "$build"/tests/*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		echo "# unit: $(basename "$t")"
 		ASAN_OPTIONS=detect_leaks=1:exitcode=99 "$t" >"$log" 2>&1
 		rc=$?

@@ -469,6 +469,21 @@ main(int argc, char **argv)
 		tree_options_free(&topts);
 	if (kc.conn)
 		PQfinish(kc.conn);
+	if (p)
+	{
+		for (int i = 0; i < p->nentities; i++)
+			keyset_free(kc.cache[i]);
+		free(kc.cache);
+		if (spec.poly)
+		{
+			free(spec.poly->entities);
+			free(spec.poly->keyspaces);
+			free(spec.poly->keys);
+			free(spec.poly);
+		}
+		free(spec.refs);
+		plan_free(p);
+	}
 	reader_free(r);
 	in_close(in);
 	return code;
