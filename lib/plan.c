@@ -1487,9 +1487,9 @@ plan_write(FILE *f, const plan *p)
 		}
 		if (e->incremental)
 			fprintf(f, "  incremental %s\n", e->incremental);
-		for (int i = 0; i < e->nrepair; i++)
-			fprintf(f, "  repair %s %s\n", e->repair_cols[i],
-					e->repair_vals[i] ? e->repair_vals[i] : "NULL");
+		for (int r = 0; r < e->nrepair; r++)
+			fprintf(f, "  repair %s %s\n", e->repair_cols[r],
+					e->repair_vals[r] ? e->repair_vals[r] : "NULL");
 		if (e->nconflict)
 		{
 			fputs("  conflict ", f);
