@@ -44,6 +44,35 @@ perr(parser *ps, const char *fmt, ...)
 	buf_free(&b);
 }
 
+/*
+ * A repair value: NULL, 'quoted text' (with '' for a quote, so that an
+ * empty string can be said), or the rest of the line as it is.
+ */
+static char *
+repair_value(const char *val)
+{
+	size_t n = strlen(val);
+
+	while (n > 0 && (val[n - 1] == ' ' || val[n - 1] == '\t'))
+		n--;
+	if (n == 4 && strncmp(val, "NULL", 4) == 0)
+		return NULL;
+	if (n >= 2 && val[0] == '\'' && val[n - 1] == '\'')
+	{
+		buf b;
+
+		buf_init(&b, n);
+		for (size_t i = 1; i + 1 < n; i++)
+		{
+			buf_putc(&b, val[i]);
+			if (val[i] == '\'' && val[i + 1] == '\'')
+				i++;
+		}
+		return (char *) buf_cstr(&b);
+	}
+	return xstrndup(val, n);
+}
+
 /* ---- small helpers ---- */
 
 static void
@@ -440,7 +469,7 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 			e->repair_vals = xrealloc(e->repair_vals, (size_t) (e->nrepair + 1) * sizeof(char *));
 			e->repair_cols[e->nrepair] = col;
 			col = NULL;
-			e->repair_vals[e->nrepair] = strcmp(val, "NULL") == 0 ? NULL : xstrdup(val);
+			e->repair_vals[e->nrepair] = repair_value(val);
 			e->nrepair++;
 			ok = true;
 		}
@@ -1488,8 +1517,22 @@ plan_write(FILE *f, const plan *p)
 		if (e->incremental)
 			fprintf(f, "  incremental %s\n", e->incremental);
 		for (int r = 0; r < e->nrepair; r++)
-			fprintf(f, "  repair %s %s\n", e->repair_cols[r],
-					e->repair_vals[r] ? e->repair_vals[r] : "NULL");
+		{
+			fprintf(f, "  repair %s ", e->repair_cols[r]);
+			if (e->repair_vals[r] == NULL)
+				fputs("NULL\n", f);
+			else
+			{
+				fputc('\'', f);
+				for (const char *c = e->repair_vals[r]; *c; c++)
+				{
+					if (*c == '\'')
+						fputc('\'', f);
+					fputc(*c, f);
+				}
+				fputs("'\n", f);
+			}
+		}
 		if (e->nconflict)
 		{
 			fputs("  conflict ", f);
