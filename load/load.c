@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "exitcode.h"
 #include "io.h"
+#include "jsoncheck.h"
 #include "load.h"
 #include "log.h"
 #include "pgconn.h"
@@ -59,6 +60,12 @@ typedef struct load_ctx
 	int parent_idx;           /* the parent column, -1 if not a tree */
 	uuidset *gone;            /* uuids of the rows this load rejected */
 	buf parents;              /* per row of the batch: parent uuid, 36 characters */
+
+	/* what the load checks itself before sending a row (per loaded column) */
+	bool *notnull;            /* NOT NULL (a default does not apply to an explicit NULL) */
+	bool *is_json;            /* json or jsonb */
+	ferry_value *repair_fv;   /* per spec repair: its value */
+	ferry_value *fixed;       /* a row with repaired values, in stream layout */
 } load_ctx;
 
 /* ---- building the batch ---- */
@@ -980,6 +987,88 @@ fail:
 	return false;
 }
 
+/*
+ * Check a row for what would certainly make the destination refuse it: a
+ * NULL in a NOT NULL column without a default, text that is not JSON for
+ * a json/jsonb column.  Such a value is repaired (when the plan says how)
+ * or the row rejected here, without a failed COPY and a retry.  Returns
+ * the row to load (vals, or c->fixed with repairs), or NULL if rejected.
+ * Whatever passes, the server still judges.
+ */
+static const ferry_value *
+precheck_row(load_ctx *c, const ferry_value *vals)
+{
+	const ferry_value *row = vals;
+	buf detail;
+	const char *reason = NULL;
+	bool repaired = false;
+
+	buf_init(&detail, 0);
+	for (int i = 0; i < c->nload; i++)
+	{
+		const ferry_value *v = &row[c->load_idx[i]];
+		const char *column = c->h->cols[c->load_idx[i]].name;
+		const char *why;
+
+		if (c->notnull[i] && v->t == FV_NULL)
+			why = "null value violates not-null constraint";
+		else if (c->is_json[i] && v->t == FV_STR && !json_text_valid(v->u.s.p, v->u.s.len))
+			why = "invalid input syntax for type json";
+		else
+			continue;
+
+		int r = 0;
+
+		while (r < c->spec->nrepair && strcmp(c->spec->repair_cols[r], column) != 0)
+			r++;
+		if (detail.len)
+			buf_puts(&detail, "; ");
+		if (r == c->spec->nrepair || (c->notnull[i] && c->repair_fv[r].t == FV_NULL))
+		{
+			buf_printf(&detail, "%s: %s", column, why);
+			reason = c->notnull[i] && v->t == FV_NULL ? "not_null_violation" : "invalid_input";
+			break;
+		}
+		if (row == vals)
+		{
+			memcpy(c->fixed, vals, (size_t) c->h->ncols * sizeof *vals);
+			row = c->fixed;
+		}
+		c->fixed[c->load_idx[i]] = c->repair_fv[r];
+		buf_printf(&detail, "%s: %s: loaded as %s", column, why,
+				   c->repair_fv[r].t == FV_NULL ? "NULL" : c->spec->repair_vals[r]);
+		repaired = true;
+	}
+	if (reason || repaired)
+	{
+		buf key, json;
+
+		buf_init(&key, 32);
+		buf_init(&json, 256);
+		if (c->nkey)
+			append_key(c, vals, &key);
+		row_json(c, vals, c->h->ncols, NULL, &json);
+		add_reject(c, "load", reason ? reason : "value_repaired", buf_cstr(&detail),
+				   key.len ? buf_cstr(&key) : NULL, reason ? "rejected" : "repaired", &json);
+		if (reason)
+		{
+			/* a tree's rows below this one go with it */
+			if (c->gone && c->uuid_idx >= 0 && vals[c->uuid_idx].t == FV_STR &&
+				vals[c->uuid_idx].u.s.len == 36)
+				uuidset_add(c->gone, vals[c->uuid_idx].u.s.p);
+			c->stats->rejected++;
+			event_emit("reject", "\"key\":\"%s\",\"reason\":\"%s\"", key.len ? key.data : "", reason);
+			row = NULL;
+		}
+		else
+			c->stats->notes++;
+		buf_free(&key);
+		buf_free(&json);
+	}
+	buf_free(&detail);
+	return row;
+}
+
 /* ---- setup ---- */
 
 static bool
@@ -990,7 +1079,9 @@ check_columns(load_ctx *c)
 	bool ok = true;
 
 	buf_init(&b, 256);
-	buf_puts(&b, "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = ");
+	buf_puts(&b, "SELECT a.attname, a.attnotnull, "
+			 "a.atttypid IN ('json'::regtype, 'jsonb'::regtype) "
+			 "FROM pg_attribute a WHERE a.attrelid = ");
 	pg_append_literal(&b, c->target_sql);
 	buf_puts(&b, "::regclass AND a.attnum > 0 AND NOT a.attisdropped");
 	res = pg_query(c->conn, buf_cstr(&b), 0, NULL);
@@ -1008,7 +1099,12 @@ check_columns(load_ctx *c)
 		bool found = false;
 
 		for (int r = 0; r < PQntuples(res) && !found; r++)
-			found = strcmp(PQgetvalue(res, r, 0), name) == 0;
+			if (strcmp(PQgetvalue(res, r, 0), name) == 0)
+			{
+				found = true;
+				c->notnull[i] = PQgetvalue(res, r, 1)[0] == 't';
+				c->is_json[i] = PQgetvalue(res, r, 2)[0] == 't';
+			}
 		if (!found)
 		{
 			buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "", name);
@@ -1161,6 +1257,30 @@ prepare(load_ctx *c)
 		log_error("an upsert needs conflict columns (the stream has no key)");
 		return false;
 	}
+	c->notnull = xcalloc((size_t) c->nload, sizeof *c->notnull);
+	c->is_json = xcalloc((size_t) c->nload, sizeof *c->is_json);
+	c->fixed = xcalloc((size_t) h->ncols + 1, sizeof *c->fixed);
+	c->repair_fv = xcalloc((size_t) s->nrepair + 1, sizeof *c->repair_fv);
+	for (int r = 0; r < s->nrepair; r++)
+	{
+		const char *v = s->repair_vals[r];
+
+		if (strcmp(v, "\\N") == 0)
+			c->repair_fv[r] = fv_null();
+		else
+		{
+			/* unescape the COPY text once; the string lives as long as the load */
+			buf tmp, err;
+			ferry_value fv;
+
+			buf_init(&tmp, strlen(v) + 1);
+			buf_init(&err, 64);
+			copytext_parse_field(v, strlen(v), FK_STR, &tmp, &fv, &err);
+			c->repair_fv[r] = fv_str(xstrndup(fv.u.s.p, fv.u.s.len), fv.u.s.len);
+			buf_free(&tmp);
+			buf_free(&err);
+		}
+	}
 	if (!check_columns(c))
 		return false;
 	c->staged = s->mode != LOAD_INSERT;
@@ -1207,6 +1327,14 @@ cleanup(load_ctx *c)
 	free(c->loaded);
 	free(c->vals);
 	free(c->fatal);
+	free(c->notnull);
+	free(c->is_json);
+	free(c->fixed);
+	if (c->repair_fv)
+		for (int r = 0; r < c->spec->nrepair; r++)
+			if (c->repair_fv[r].t == FV_STR)
+				free((char *) c->repair_fv[r].u.s.p);
+	free(c->repair_fv);
 	buf_free(&c->copy);
 	buf_free(&c->keys);
 	buf_free(&c->uuids);
@@ -1266,7 +1394,12 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 		if (rec.type == FR_ROW && c.parent_idx >= 0 && parent_gone(&c, rec.vals))
 			reject_below_gone(&c, rec.vals, rec.nvals);
 		else if (rec.type == FR_ROW)
-			add_row(&c, rec.vals);
+		{
+			const ferry_value *row = precheck_row(&c, rec.vals);
+
+			if (row)
+				add_row(&c, row);
+		}
 		else
 		{
 			bool rej = rec.type == FR_REJECT;
