@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR [SCALE] [TABLES]: ferry against the raw COPY pipe ("make bench").
+#
+# On one throwaway server, with the same databases:
+#   1. generates the legacy fixture at SCALE (the shared dispatch fixture
+#      when ../shared is there, else the project's demo database at a scale
+#      giving about as many rows) and its empty destination;
+#   2. times "ferry run" of the whole plan, then "ferry verify";
+#   3. for the TABLES largest entities (default 3): the baseline
+#        psql -c "COPY t TO STDOUT" | psql -c "COPY t2 FROM STDIN"
+#      in text and binary format into a copy of the legacy table (same
+#      indexes), and ferry's stages alone (extract to /dev/null, transform
+#      of a spool, load of a spool) and the whole extract | transform | load
+#      into a copy of the destination table (same indexes), with rows/s,
+#      MB/s and the peak memory (max RSS) of every process.
+# Prints a table and writes it to build/bench/results-scaleSCALE.md.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-build/release}" && pwd)
+scale=${2:-100}
+ntables=${3:-3}
+case "$scale" in ''|*[!0-9]*|0) echo "bench: SCALE must be a positive integer" >&2; exit 2 ;; esac
+
+export PATH="$build/bin:$top/scripts:$PATH"
+out_dir="$top/build/bench"
+mkdir -p "$out_dir"
+out="$out_dir/results-scale$scale.md"
+work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+
+if [ -d "$top/../shared/fixtures/dispatch" ]; then
+	fixture=$(cd "$top/../shared/fixtures/dispatch" && pwd)
+	plan="$top/examples/dispatch.plan"
+	gen_scale=$scale
+	what="shared dispatch fixture"
+else
+	fixture="$top/examples/demo"
+	plan="$top/examples/demo.plan"
+	# the demo has about 7,800 rows a scale unit, the dispatch fixture 50,000
+	gen_scale=$((scale * 6))
+	what="demo database (no ../shared)"
+fi
+
+export PGSERVER_SHARED_BUFFERS=${PGSERVER_SHARED_BUFFERS:-1GB}
+srv=$("$top/tests/pgserver.sh" start)
+eval "$srv"
+trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"; rm -rf "$work"' EXIT
+
+say() { echo "bench: $*" >&2; }
+q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+q1() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
+
+# seconds, with a fraction, of a command; its peak RSS (kB) in $rss_file
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
+mb() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s / 1048576; else print "-" }'; }
+rss() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; }    # kB -> MB
+T() { /usr/bin/time -o "$1" -f %M "${@:2}"; }
+
+createdb bench_src
+createdb bench_dst
+say "generating the $what at scale $gen_scale"
+t0=$(now)
+q -d bench_src -v scale="$gen_scale" -f "$fixture/legacy-schema.sql" -f "$fixture/legacy-data.sql"
+if [ -f "$fixture/destination-schema.sql" ]; then
+	q -d bench_dst -f "$fixture/destination-schema.sql"
+fi
+gen_s=$(elapsed "$t0" "$(now)")
+src_rows=$(q1 -d bench_src -c "select sum(n_live_tup) from pg_stat_user_tables")
+say "generated $src_rows rows in ${gen_s}s"
+
+export FERRY_SOURCE=dbname=bench_src FERRY_TARGET=dbname=bench_dst
+cd "$work"
+ferry init -q
+
+say "ferry run (whole plan)"
+t0=$(now)
+T "$work/run.rss" ferry run --plan "$plan" -q --workdir "$work/run" >"$work/run.out" 2>&1 || true
+run_s=$(elapsed "$t0" "$(now)")
+run_id=$(q1 -d bench_dst -c "select run_id from ferry.runs order by started_at desc limit 1")
+read -r run_src run_loaded run_rate < <(q1 -F' ' -d bench_dst -c \
+	"select source_rows, loaded_rows, success_rate from ferry.runs where run_id = '$run_id'")
+
+say "ferry verify (whole plan)"
+t0=$(now)
+ferry verify --plan "$plan" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
+verify_s=$(elapsed "$t0" "$(now)")
+
+# the largest migrated entities: entity, legacy table, destination table, rows
+q1 -F' ' -d bench_dst -c "select entity, loaded_rows from ferry.entity_runs
+	where run_id = '$run_id' and entity not like '%:%' order by loaded_rows desc limit $ntables" >"$work/big"
+
+{
+	echo "# ferry benchmark, scale $scale ($what, generation scale $gen_scale)"
+	echo
+	echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM,"\
+		"$(psql -X -qAt -d postgres -c 'select version()' | cut -d, -f1)," \
+		"shared_buffers $PGSERVER_SHARED_BUFFERS, fsync off (tests/pgserver.sh). $(date -u +%Y-%m-%d)."
+	echo
+	echo "Legacy database: $src_rows rows, generated in ${gen_s}s."
+	echo
+	echo "| whole database | seconds | rows | rows/s | peak RSS of the driver |"
+	echo "| --- | --- | --- | --- | --- |"
+	echo "| ferry run | $run_s | $run_loaded loaded of $run_src ($run_rate %) | $(rate "$run_loaded" "$run_s") | $(rss "$work/run.rss") MB |"
+	echo "| ferry verify ($verify_ok) | $verify_s | | | |"
+	echo
+	echo "Per table: the baseline is \`psql -c \"COPY t TO STDOUT\" | psql -c \"COPY t2 FROM STDIN\"\` into a"
+	echo "copy of the legacy table (its indexes included); ferry writes a copy of the destination"
+	echo "table (its indexes included) with the run's id map, checkpoints and rejects."
+	echo
+	echo "| table | rows | COPY text rows/s | COPY binary rows/s | ferry pipeline rows/s | ratio to text | extract rows/s (MB/s) | transform rows/s | load rows/s | peak RSS extract/transform/load MB |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+} >"$out"
+
+while read -r entity rows; do
+	src=$(ferry-plan get "$plan" "$entity" source)
+	dst=$(ferry-plan get "$plan" "$entity" target)
+	say "$entity ($src -> $dst, $rows rows)"
+
+	# baseline: the legacy table into a copy of itself, text then binary
+	q -d bench_src -c "create schema if not exists bench; create table bench.t (like $src including all)"
+	t0=$(now)
+	psql -X -q -d bench_src -c "copy $src to stdout" | psql -X -q -d bench_src -c "copy bench.t from stdin"
+	text_s=$(elapsed "$t0" "$(now)")
+	q -d bench_src -c "truncate bench.t"
+	t0=$(now)
+	psql -X -q -d bench_src -c "copy $src to stdout (format binary)" |
+		psql -X -q -d bench_src -c "copy bench.t from stdin (format binary)"
+	bin_s=$(elapsed "$t0" "$(now)")
+	q -d bench_src -c "drop table bench.t"
+
+	# ferry: a copy of the destination table, loaded with the run's bookkeeping
+	q -d bench_dst -c "create schema if not exists bench; create table bench.t (like $dst including all)"
+	common=(--plan "$plan" --entity "$entity")
+	t0=$(now)
+	T "$work/e.rss" ferry-extract "${common[@]}" >/dev/null
+	ext_s=$(elapsed "$t0" "$(now)")
+	bytes=$(ferry-extract "${common[@]}" | wc -c)
+	ferry-extract "${common[@]}" -o "$work/x.zst"
+	t0=$(now)
+	T "$work/t.rss" ferry-transform "${common[@]}" "$work/x.zst" >"$work/t.stream"
+	tf_s=$(elapsed "$t0" "$(now)")
+	t0=$(now)
+	T "$work/l.rss" ferry-load --target "$FERRY_TARGET" --table bench.t --entity "bench-$entity" \
+		--run "bench-load-$entity" "$work/t.stream" || true
+	ld_s=$(elapsed "$t0" "$(now)")
+	q -d bench_dst -c "truncate bench.t"
+	t0=$(now)
+	T "$work/pe.rss" ferry-extract "${common[@]}" |
+		T "$work/pt.rss" ferry-transform "${common[@]}" |
+		T "$work/pl.rss" ferry-load --target "$FERRY_TARGET" --table bench.t \
+			--entity "bench-pipe-$entity" --run "bench-pipe-$entity" || true
+	pipe_s=$(elapsed "$t0" "$(now)")
+	q -d bench_dst -c "drop table bench.t"
+	rm -f "$work/x.zst" "$work/t.stream"
+
+	ratio=$(awk -v p="$pipe_s" -v t="$text_s" 'BEGIN { if (p > 0) printf "%.2f", t / p; else print "-" }')
+	echo "| $entity | $rows | $(rate "$rows" "$text_s") | $(rate "$rows" "$bin_s") | $(rate "$rows" "$pipe_s") | $ratio | $(rate "$rows" "$ext_s") ($(mb "$bytes" "$ext_s")) | $(rate "$rows" "$tf_s") | $(rate "$rows" "$ld_s") | $(rss "$work/pe.rss")/$(rss "$work/pt.rss")/$(rss "$work/pl.rss") (alone: $(rss "$work/e.rss")/$(rss "$work/t.rss")/$(rss "$work/l.rss")) |" >>"$out"
+done <"$work/big"
+
+echo >>"$out"
+echo "Raw figures: seconds per step are in the rates (rows / seconds); ratio = ferry pipeline rows/s / COPY text rows/s." >>"$out"
+cat "$out"
+say "results written to $out"
