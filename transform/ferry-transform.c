@@ -450,6 +450,7 @@ main(int argc, char **argv)
 
 	ferry_output *out = cli_open_output(&common);
 	transform_stats st;
+	event_emit("transform_start", "\"fixup\":%s", spec.fixup ? "true" : "false");
 	int code = transform_stream(&spec, r, out, common.run, &st);
 
 	if (code == FERRY_EXIT_OK && !out_commit(out))
