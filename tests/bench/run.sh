@@ -55,7 +55,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
 mb() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s / 1048576; else print "-" }'; }
-rss() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; }    # kB -> MB
+rss() { tail -n 1 "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }    # kB -> MB (the last line: time may print a status line first)
 T() { /usr/bin/time -o "$1" -f %M "${@:2}"; }
 
 createdb bench_src
