@@ -32,6 +32,7 @@ typedef struct vt_ctx
 	buf par;                 /* quoted parent column */
 	buf dep;                 /* quoted depth column, empty if none */
 	buf key;                 /* quoted legacy key column of the target, or the uuid column */
+	bool has_key;            /* the target keeps the legacy key */
 	buf sql;
 	int failed;
 } vt_ctx;
@@ -225,19 +226,36 @@ check_entities(vt_ctx *c)
 
 /* ---- against the source ---- */
 
-/* the legacy ids ferry.rejects holds for the entity (disposition, reasons): a text[] literal */
+/*
+ * The legacy ids ferry.rejects holds for the entity (disposition, and
+ * reasons when not NULL), as a text[] literal.  Rejected rows count from
+ * every run, as long as the destination does not have them: an
+ * incremental run re-reads only what changed, and a row set aside by the
+ * full run is still missing after it; a row rejected once and loaded by a
+ * later run is not missing.
+ */
 static char *
 reject_ids(vt_ctx *c, const char *disposition, const char *reasons)
 {
-	const char *params[4] = {c->e->name, disposition, c->run, reasons};
-	PGresult *res = pg_query(c->dst,
-							 "SELECT coalesce(array_agg(DISTINCT legacy_id), '{}')::text "
-							 "FROM ferry.rejects WHERE entity = $1 AND disposition = $2 "
-							 "AND legacy_id IS NOT NULL AND ($3::text IS NULL OR run_id = $3) "
-							 "AND ($4::text IS NULL OR reason = ANY(string_to_array($4, ',')))",
-							 4, params);
+	const char *params[3] = {c->e->name, disposition, reasons};
+	buf *s = &c->sql;
+	PGresult *res;
 	char *ids;
 
+	buf_reset(s);
+	buf_puts(s, "SELECT coalesce(array_agg(DISTINCT r.legacy_id), '{}')::text FROM ferry.rejects r "
+			 "WHERE r.entity = $1 AND r.disposition = $2 AND r.legacy_id IS NOT NULL "
+			 "AND ($3::text IS NULL OR r.reason = ANY(string_to_array($3, ',')))");
+	if (strcmp(disposition, "rejected") == 0)
+	{
+		if (c->has_key)
+			buf_printf(s, " AND NOT EXISTS (SELECT 1 FROM %s t WHERE t.%s::text = r.legacy_id)",
+					   c->t.data, c->key.data);
+		else
+			buf_puts(s, " AND NOT EXISTS (SELECT 1 FROM ferry.id_map m "
+					 "WHERE m.entity = r.entity AND m.legacy_id = r.legacy_id)");
+	}
+	res = pg_query(c->dst, buf_cstr(s), 3, params);
 	if (res == NULL)
 		return NULL;
 	ids = xstrdup(PQgetvalue(res, 0, 0));
@@ -525,8 +543,8 @@ verify_tree(PGconn *src, PGconn *dst, const plan *p, const plan_entity *e, const
 	if (tr->depth_column)
 		pg_append_ident(&c.dep, tr->depth_column);
 	/* samples name rows by their legacy key when the target keeps it */
-	pg_append_ident(&c.key, target_has_column(&c, e->key[0]) ? e->key[0]
-					: e->uuid_column ? e->uuid_column : "id");
+	c.has_key = target_has_column(&c, e->key[0]);
+	pg_append_ident(&c.key, c.has_key ? e->key[0] : e->uuid_column ? e->uuid_column : "id");
 	buf_cstr(&c.t);
 	buf_cstr(&c.id);
 	buf_cstr(&c.par);

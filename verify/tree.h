@@ -10,7 +10,8 @@
  *   entities  every (entity_type, entity_id) names an existing row of the
  *             entity's table
  *   per entity, per thread: the rows the destination has equal the source's
- *             rows less those set aside as rejected (ferry.rejects); a thread
+ *             rows less those set aside as rejected (ferry.rejects, any run,
+ *             and not in the destination since); a thread
  *             is counted under its root, and a source row whose parent is
  *             rejected or missing starts its own thread, as the transform
  *             makes it
@@ -25,7 +26,8 @@
 
 /*
  * Run the checks of entity e (which has a tree) and print one line per
- * check on stdout.  run: count the rejects of this run (NULL: every run).
+ * check on stdout.  run: the run being verified (events; the counts take
+ * the rejects of every run, see above).
  * Returns FERRY_EXIT_OK, FERRY_EXIT_VERIFY (a check failed), or
  * FERRY_EXIT_SOURCE / FERRY_EXIT_TARGET on a database error (logged).
  */
