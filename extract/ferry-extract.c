@@ -207,6 +207,7 @@ main(int argc, char **argv)
 	const char *table = NULL, *query = NULL, *plan_file = NULL, *entity_name = NULL;
 	const char *key_list = NULL, *keyspace = NULL, *snapshot = NULL, *export_file = NULL;
 	bool no_order = false, count_only = false;
+	bool key_owned = false;   /* spec.key was split here (else it is the plan's) */
 	extract_spec spec = {.limit = -1, .expected = -1};
 	int opt;
 
@@ -320,13 +321,20 @@ main(int argc, char **argv)
 			if (pk == NULL)
 				exit(FERRY_EXIT_SOURCE);
 			if (*pk)
+			{
 				spec.key = split_commas(pk, &spec.nkey);
+				key_owned = true;
+			}
 			free(pk);
 		}
 		h.source = xstrdup(table);
 	}
 	if (key_list)
+	{
+		/* replaces the plan's key (not ours to free); the table's is not read then */
 		spec.key = split_commas(key_list, &spec.nkey);
+		key_owned = true;
+	}
 	spec.query = query;
 	spec.order_by_key = !no_order && spec.nkey > 0;
 	if (!h.source)
@@ -383,6 +391,16 @@ main(int argc, char **argv)
 		free(sql);
 		buf_free(&c);
 		PQfinish(conn);
+		header_free(&h);
+		buf_free(&base);
+		if (key_owned)
+		{
+			for (int i = 0; i < spec.nkey; i++)
+				free(spec.key[i]);
+			free(spec.key);
+		}
+		if (p)
+			plan_free(p);
 		return FERRY_EXIT_OK;
 	}
 
@@ -404,6 +422,12 @@ main(int argc, char **argv)
 		log_info("%lld rows extracted", rows);
 	header_free(&h);
 	buf_free(&base);
+	if (key_owned)
+	{
+		for (int i = 0; i < spec.nkey; i++)
+			free(spec.key[i]);
+		free(spec.key);
+	}
 	if (p)
 		plan_free(p);
 	return code;
