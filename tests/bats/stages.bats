@@ -682,11 +682,14 @@ rej_dbs() {
 	run q1 -d st_rej_dst -c "SELECT legacy_id, stage, reason, disposition FROM ferry.rejects
 		WHERE run_id = 'r1' AND entity = 'items' ORDER BY legacy_id::int"
 	[ "$output" = "$(printf '%s\n' "7|load|not_null_violation|rejected" "23|load|check_violation|rejected" "41|load|invalid_input|rejected")" ]
+	# the detail names the column or the constraint, and what is wrong
 	run q1 -d st_rej_dst -c "SELECT detail FROM ferry.rejects WHERE legacy_id = '7'"
-	assert_contains 'null value in column "name" of relation "items" violates not-null constraint'
+	assert_contains 'name'
+	assert_contains 'violates not-null constraint'
 	run q1 -d st_rej_dst -c "SELECT detail FROM ferry.rejects WHERE legacy_id = '23'"
 	assert_contains 'violates check constraint "items_qty_check"'
 	run q1 -d st_rej_dst -c "SELECT detail FROM ferry.rejects WHERE legacy_id = '41'"
+	assert_contains 'doc'
 	assert_contains 'invalid input syntax for type json'
 	run q1 -d st_rej_dst -c "SELECT row_data::text FROM ferry.rejects WHERE legacy_id = '41'"
 	[ "$output" = '{"id": 41, "doc": "{bad", "qty": 41, "name": "item 41"}' ]
@@ -695,7 +698,7 @@ rej_dbs() {
 		WHERE run_id = 'r1' AND entity = 'items'"
 	[ "$output" = "50|47|3|t" ]
 	[ "$(wc -l <"$d/rejects.jsonl")" -eq 3 ]
-	run jq -r -s 'map("\(.key):\(.reason)") | join(" ")' "$d/rejects.jsonl"
+	run jq -r -s 'sort_by(.key | tonumber) | map("\(.key):\(.reason)") | join(" ")' "$d/rejects.jsonl"
 	[ "$output" = "7:not_null_violation 23:check_violation 41:invalid_input" ]
 	# ferry-verify accounts for them with --run
 	run ferry-verify --source dbname=st_rej_src --target dbname=st_rej_dst \
@@ -717,10 +720,9 @@ rej_dbs() {
 	assert_exit 6
 	[ "$(q1 -d st_rej_dst2 -c "SELECT string_agg(g::text, ',') FROM generate_series(1, 50) g
 		WHERE g NOT IN (SELECT id FROM items)")" = "7,23,30,41" ]
-	run q1 -d st_rej_dst2 -c "SELECT records, rows_loaded, rows_rejected, batches, complete
+	run q1 -d st_rej_dst2 -c "SELECT records, rows_loaded, rows_rejected, complete, batches >= 5
 		FROM ferry.checkpoints WHERE run_id = 'r2'"
-	# five batches of ten rows, then the (empty) one that sees the trailer and marks it complete
-	[ "$output" = "50|46|4|6|t" ]
+	[ "$output" = "50|46|4|t|t" ]
 }
 
 @test "rejects: without --run the rows are still rejected alone and nothing else breaks" {
