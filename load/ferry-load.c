@@ -37,7 +37,8 @@ enum
 	OPT_TRIGGERS,
 	OPT_NO_SEQUENCES,
 	OPT_SYNC_COMMIT,
-	OPT_REPAIR
+	OPT_REPAIR,
+	OPT_PHASE
 };
 
 static void
@@ -62,6 +63,8 @@ usage(int code)
 			"      --target-ms N      batch latency the adaptive sizing aims at (default 250)\n"
 			"      --resume           continue after the records the checkpoint of (run, entity)\n"
 			"                         says are loaded: replay the same stream\n"
+			"      --phase NAME       checkpoint name (default load, or fixup): parallel loads of\n"
+			"                         parts of one entity each keep their own (load/1, load/2 ...)\n"
 			"      --no-id-map        do not record legacy id -> uuid in ferry.id_map\n"
 			"      --rejects FILE     also append rejects as JSON lines to FILE\n"
 			"      --triggers MODE    auto (default): session_replication_role = replica when the\n"
@@ -193,6 +196,7 @@ main(int argc, char **argv)
 		{"no-sequences", no_argument, NULL, OPT_NO_SEQUENCES},
 		{"synchronous-commit", no_argument, NULL, OPT_SYNC_COMMIT},
 		{"repair", required_argument, NULL, OPT_REPAIR},
+		{"phase", required_argument, NULL, OPT_PHASE},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -205,6 +209,7 @@ main(int argc, char **argv)
 	const char *plan_file = NULL, *entity_name = NULL, *mode = NULL, *conflict = NULL;
 	const char *triggers = "auto";
 	bool sync_commit = false;
+	const char *phase = NULL;
 	int opt;
 
 	log_init(argv[0]);
@@ -230,6 +235,7 @@ main(int argc, char **argv)
 			case OPT_NO_SEQUENCES: spec.reset_sequences = false; break;
 			case OPT_SYNC_COMMIT: sync_commit = true; break;
 			case OPT_REPAIR: add_repair(&spec, optarg); break;
+			case OPT_PHASE: phase = optarg; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -246,6 +252,8 @@ main(int argc, char **argv)
 		else
 			die(FERRY_EXIT_USAGE, "--mode must be insert, upsert, skip or update, not \"%s\"", mode);
 	}
+	if (phase)
+		spec.phase = phase;
 	if (strcmp(triggers, "auto") && strcmp(triggers, "replica") && strcmp(triggers, "on"))
 		die(FERRY_EXIT_USAGE, "--triggers must be auto, replica or on, not \"%s\"", triggers);
 	if (spec.min_batch < 1 || spec.max_batch < spec.min_batch)

@@ -193,6 +193,8 @@ add_reject(load_ctx *c, const char *stage, const char *reason, const char *detai
 	buf_putc(o, '\t');
 	copy_field(o, stage ? stage : "unknown");
 	buf_putc(o, '\t');
+	copy_field(o, s->phase);
+	buf_putc(o, '\t');
 	copy_field(o, reason);
 	buf_putc(o, '\t');
 	copy_field(o, detail);
@@ -847,8 +849,8 @@ record_rejects(load_ctx *c)
 
 	if (c->rej_copy.len == 0)
 		return true;
-	res = PQexec(c->conn, "COPY ferry.rejects (run_id, entity, legacy_id, stage, reason, detail, "
-				 "disposition, row_data) FROM STDIN");
+	res = PQexec(c->conn, "COPY ferry.rejects (run_id, entity, legacy_id, stage, phase, reason, "
+				 "detail, disposition, row_data) FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 	{
 		c->fatal = xstrdup(pg_errmsg(c->conn, res));

@@ -89,6 +89,7 @@ create table if not exists ferry.rejects (
     entity          text not null,
     legacy_id       text,
     stage           text not null,                    -- extract | transform | load
+    phase           text not null default 'load',     -- the load that recorded it (load, load/2, fixup)
     reason          text not null,
     detail          text,
     disposition     text not null default 'rejected'
