@@ -124,4 +124,10 @@ create table if not exists ferry.schema_changes (
     sql             text
 );
 
+-- bring a schema made by an earlier version up to date
+alter table ferry.runs add column if not exists workdir text;
+alter table ferry.runs add column if not exists spool boolean not null default false;
+alter table ferry.checkpoints add column if not exists complete boolean not null default false;
+alter table ferry.rejects add column if not exists phase text not null default 'load';
+
 commit;
