@@ -62,9 +62,21 @@ free_groups(group *g, int n)
 	free(g);
 }
 
+static verify_tree_fn on_result;
+static void *on_result_ctx;
+
+void
+verify_tree_on_result(verify_tree_fn fn, void *ctx)
+{
+	on_result = fn;
+	on_result_ctx = ctx;
+}
+
 static void
 result_line(vt_ctx *c, const char *check, bool ok, const char *what)
 {
+	if (on_result)
+		on_result(on_result_ctx, check, ok, what ? what : "");
 	printf("%s: tree %s: %s%s%s\n", c->name, check, ok ? "ok" : "FAILED", what && *what ? ", " : "",
 		   what ? what : "");
 	if (!ok)
@@ -558,7 +570,11 @@ verify_tree(PGconn *src, PGconn *dst, const plan *p, const plan_entity *e, const
 	if (c.dep.len && !check_depth(&c))
 		goto target_error;
 	if (c.dep.len && c.failed == 0)
+	{
 		printf("%s: tree cycles: ok, none (every depth is its parent's + 1)\n", c.name);
+		if (on_result)
+			on_result(on_result_ctx, "cycles", true, "none (every depth is its parent's + 1)");
+	}
 	else if (!check_cycles(&c))
 		goto target_error;
 	if (e->poly && !check_entities(&c))

@@ -20,6 +20,7 @@
 #ifndef FERRY_VERIFY_TREE_H
 #define FERRY_VERIFY_TREE_H
 
+#include <stdbool.h>
 #include <libpq-fe.h>
 
 #include "plan.h"
@@ -32,5 +33,13 @@
  * FERRY_EXIT_SOURCE / FERRY_EXIT_TARGET on a database error (logged).
  */
 int verify_tree(PGconn *src, PGconn *dst, const plan *p, const plan_entity *e, const char *run);
+
+/*
+ * When set, fn is told each check's result as it is printed (ferry-verify
+ * puts them in its JSON report): the check's name, whether it passed, and
+ * the words after "ok"/"FAILED".
+ */
+typedef void (*verify_tree_fn) (void *ctx, const char *check, bool ok, const char *detail);
+void verify_tree_on_result(verify_tree_fn fn, void *ctx);
 
 #endif
