@@ -11,7 +11,7 @@ BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 CC         ?= cc
 FLAVOR     ?= release
-PKGS       := libpq msgpack libzstd libxxhash
+PKGS       := libpq msgpack libzstd libxxhash libcrypto
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

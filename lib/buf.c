@@ -72,7 +72,7 @@ buf_free(buf *b)
 }
 
 void
-buf_grow(buf *b, size_t extra)
+buf_grow_slow(buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;   /* room for a terminating NUL */
 
@@ -83,22 +83,6 @@ buf_grow(buf *b, size_t extra)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-}
-
-void
-buf_append(buf *b, const void *p, size_t n)
-{
-	buf_grow(b, n);
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
-void
-buf_putc(buf *b, char c)
-{
-	buf_grow(b, 1);
-	b->data[b->len++] = c;
 }
 
 void

@@ -360,32 +360,34 @@ copytext_parse_row(const char *line, size_t n, const ferry_kind *kinds,
 	return true;
 }
 
-/* append s escaped for COPY TEXT */
+/* the escape letter of a byte COPY TEXT must escape, or 0 */
+static const char copy_escapes[256] = {
+	['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+};
+
+/* append s escaped for COPY TEXT: room for the worst case, then one pass */
 static void
 copy_escape(buf *out, const char *s, size_t n)
 {
-	buf_grow(out, n);
-	size_t start = 0;
+	buf_grow(out, 2 * n);
 
-	for (size_t i = 0; i < n; i++)
+	char *o = out->data + out->len;
+	const unsigned char *p = (const unsigned char *) s, *end = p + n;
+
+	while (p < end)
 	{
-		char c = s[i];
-		char e;
+		char e = copy_escapes[*p];
 
-		switch (c)
+		if (e)
 		{
-			case '\\': e = '\\'; break;
-			case '\n': e = 'n'; break;
-			case '\r': e = 'r'; break;
-			case '\t': e = 't'; break;
-			default: continue;
+			*o++ = '\\';
+			*o++ = e;
 		}
-		buf_append(out, s + start, i - start);
-		buf_putc(out, '\\');
-		buf_putc(out, e);
-		start = i + 1;
+		else
+			*o++ = (char) *p;
+		p++;
 	}
-	buf_append(out, s + start, n - start);
+	out->len = (size_t) (o - out->data);
 }
 
 void

@@ -5,7 +5,7 @@
 set -eu
 
 packages="gcc make pkg-config libc6-dev libpq-dev libmsgpack-dev libzstd-dev
-libxxhash-dev postgresql-15 postgresql-client-15 bats jq zstd time procps"
+libxxhash-dev libssl-dev postgresql-15 postgresql-client-15 bats jq zstd time procps"
 
 missing=
 for p in $packages; do

@@ -6,12 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "exitcode.h"
 #include "io.h"
 #include "log.h"
 #include "transform.h"
 #include "tree.h"
 #include "uuid.h"
+
+/*
+ * Recently mapped references: a foreign key repeats (a status, an office,
+ * the order of several items), and each UUID costs a SHA-1.  Direct-mapped
+ * by (key space, key); keys longer than the slot are not cached.
+ */
+#define UUID_CACHE_SLOTS 16384
+#define UUID_CACHE_KEY 23
+
+typedef struct uuid_slot
+{
+	const char *keyspace;    /* NULL: empty */
+	uint8_t keylen;
+	char key[UUID_CACHE_KEY];
+	char uuid[36];
+} uuid_slot;
 
 typedef struct tf_ctx
 {
@@ -38,6 +56,7 @@ typedef struct tf_ctx
 	int nnotes;
 	ferry_writer *w;
 	transform_stats *stats;
+	uuid_slot *cache;
 	tree_builder *tree;      /* spec->tree: rows go through tree.c */
 } tf_ctx;
 
@@ -236,6 +255,7 @@ prepare(tf_ctx *c)
 	buf_init(&c->reason, 64);
 	buf_init(&c->detail, 256);
 	buf_init(&c->notes, 256);
+	c->cache = xcalloc(UUID_CACHE_SLOTS, sizeof *c->cache);
 	return true;
 }
 
@@ -294,6 +314,31 @@ query_notes(tf_ctx *c, const ferry_value *v)
 	}
 }
 
+/* the UUID of a referenced key, from the cache when it was mapped lately */
+static void
+ref_uuid(tf_ctx *c, const char *keyspace, const char *key, size_t len, char *uuid)
+{
+	if (len > UUID_CACHE_KEY)
+	{
+		uuid_for_key(c->spec->ns, keyspace, key, len, uuid);
+		return;
+	}
+	uint64_t h = XXH3_64bits(key, len) ^ ((uint64_t) (uintptr_t) keyspace * 0x9E3779B97F4A7C15ULL);
+	uuid_slot *slot = &c->cache[h & (UUID_CACHE_SLOTS - 1)];
+
+	if (slot->keyspace == keyspace && slot->keylen == len && memcmp(slot->key, key, len) == 0)
+	{
+		memcpy(uuid, slot->uuid, 36);
+		uuid[36] = '\0';
+		return;
+	}
+	uuid_for_key(c->spec->ns, keyspace, key, len, uuid);
+	slot->keyspace = keyspace;
+	slot->keylen = (uint8_t) len;
+	memcpy(slot->key, key, len);
+	memcpy(slot->uuid, uuid, 36);
+}
+
 /*
  * Map one reference value: false (with c->reason/detail set) if the row
  * must be rejected.  *out becomes the uuid (or the value itself for a
@@ -331,7 +376,7 @@ map_ref(tf_ctx *c, const char *column, const char *entity, const char *keyspace,
 		*out = *v;
 		return true;
 	}
-	uuid_for_key(c->spec->ns, keyspace, c->refkey.data, c->refkey.len, uuid);
+	ref_uuid(c, keyspace, c->refkey.data, c->refkey.len, uuid);
 	*out = fv_str(uuid, 36);
 	return true;
 }
@@ -547,5 +592,6 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 	buf_free(&c.reason);
 	buf_free(&c.detail);
 	buf_free(&c.notes);
+	free(c.cache);
 	return code;
 }
