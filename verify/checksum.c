@@ -133,7 +133,7 @@ describe_source(ck *k, int *n, char ***names, char ***types)
 	bool ok;
 
 	buf_init(&sql, 1024);
-	buf_printf(&sql, "SELECT * FROM (%s) AS q LIMIT 0", k->e->extract_sql);
+	buf_printf(&sql, "SELECT * FROM (%s\n) AS q LIMIT 0", k->e->extract_sql);
 	res = pg_query(k->c->src, buf_cstr(&sql), 0, NULL);
 	buf_free(&sql);
 	if (res == NULL)
@@ -429,7 +429,7 @@ build_src_inner(ck *k)
 	src_key(k, s);
 	buf_puts(s, " AS k, ");
 	src_hash(k, s);
-	buf_printf(s, " AS h, NULL::text AS u FROM (%s) AS q WHERE NOT (", k->e->extract_sql);
+	buf_printf(s, " AS h, NULL::text AS u FROM (%s\n) AS q WHERE NOT (", k->e->extract_sql);
 	src_key(k, s);
 	buf_printf(s, " = ANY($1::%s[]))", k->ktype);
 }
@@ -848,7 +848,7 @@ fetch_sql(ck *k, buf *sql)
 		buf_puts(sql, ", ");
 		sql_src_out(sql, "q", k->v.cols[i].name, k->v.cols[i].src_type);
 	}
-	buf_printf(sql, " FROM (%s) AS q WHERE ", k->e->extract_sql);
+	buf_printf(sql, " FROM (%s\n) AS q WHERE ", k->e->extract_sql);
 	src_key(k, sql);
 	buf_printf(sql, " = ANY($1::%s[])", k->ktype);
 }
@@ -932,7 +932,7 @@ source_counts(ck *k, long long *all, long long *rej, long long *rep)
 	buf_printf(&sql, "%s[])), count(*) FILTER (WHERE s.k = ANY($2::%s[])) FROM (SELECT ", k->ktype,
 			   k->ktype);
 	src_key(k, &sql);
-	buf_printf(&sql, " AS k FROM (%s) AS q) AS s", k->e->extract_sql);
+	buf_printf(&sql, " AS k FROM (%s\n) AS q) AS s", k->e->extract_sql);
 	res = pg_query(k->c->src, buf_cstr(&sql), 2, params);
 	buf_free(&sql);
 	if (res == NULL)

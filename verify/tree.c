@@ -360,7 +360,7 @@ check_entity_counts(vt_ctx *c, const char *rejected, int *code)
 	buf_cstr(&eid);
 	buf_cstr(&skey);
 	buf_reset(s);
-	buf_printf(s, "SELECT q.%s, q.%s::text, count(*) FROM (%s) AS q WHERE NOT (q.%s::text = ANY($1::text[])) "
+	buf_printf(s, "SELECT q.%s, q.%s::text, count(*) FROM (%s\n) AS q WHERE NOT (q.%s::text = ANY($1::text[])) "
 			   "GROUP BY 1, 2", type.data, eid.data, c->e->extract_sql, skey.data);
 	res = pg_query(c->src, buf_cstr(s), 1, params);
 	if (res == NULL)
@@ -441,7 +441,7 @@ check_thread_counts(vt_ctx *c, const char *rejected, const char *cycle_ids, int 
 	buf_cstr(&skey);
 	buf_cstr(&spar);
 	buf_reset(s);
-	buf_printf(s, "WITH RECURSIVE q AS (SELECT q0.%s AS k, q0.%s AS p FROM (%s) AS q0 "
+	buf_printf(s, "WITH RECURSIVE q AS (SELECT q0.%s AS k, q0.%s AS p FROM (%s\n) AS q0 "
 			   "WHERE NOT (q0.%s::text = ANY($1::text[]))), "
 			   "t AS (SELECT q.k, q.k AS root FROM q WHERE q.p IS NULL OR NOT EXISTS "
 			   "(SELECT 1 FROM q x WHERE x.k = q.p) "
