@@ -939,8 +939,33 @@ flush_batch(load_ctx *c, bool complete)
 		return true;
 	if (!exec_ok(c, "BEGIN"))
 		return false;
-	if (c->nrows > 0 && !load_range(c, 0, c->nrows - 1))
-		goto fail;
+	if (c->nrows > 0)
+	{
+		/*
+		 * First the whole batch without a savepoint: the common case costs
+		 * no subtransaction.  If the destination refuses a row, the batch
+		 * starts over in a new transaction and bad rows are isolated with
+		 * savepoints (load_range).
+		 */
+		PGresult *res = put_rows(c, 0, c->nrows - 1);
+
+		if (res == NULL)
+			for (int i = 0; i < c->nrows; i++)
+				c->loaded[i] = true;
+		else
+		{
+			bool rows = row_error(res);
+
+			if (!rows && !c->fatal)
+				c->fatal = xstrdup(pg_errmsg(c->conn, res));
+			PQclear(res);
+			if (!rows)
+				goto fail;
+			if (!exec_ok(c, "ROLLBACK") || !exec_ok(c, "BEGIN") ||
+				!load_range(c, 0, c->nrows - 1))
+				goto fail;
+		}
+	}
 	if (c->parent_idx >= 0 && !settle_subtrees(c))
 		goto fail;
 	for (int i = 0; i < c->nrows; i++)
