@@ -126,7 +126,7 @@ bool
 json_text_valid(const char *text, size_t n)
 {
 	jscan s = {(const unsigned char *) text, (const unsigned char *) text + n};
-	uint8_t stack[MAX_DEPTH / 8];   /* 1 bit a level: 1 = object, 0 = array */
+	uint8_t stack[MAX_DEPTH / 8] = {0};  /* 1 bit a level: 1 = object, 0 = array */
 	int depth = 0;
 
 	/* each turn reads one value, then what follows it in its container */
