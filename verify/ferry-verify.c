@@ -337,8 +337,8 @@ main(int argc, char **argv)
 
 	const char *label = e ? e->name : o.entity ? o.entity : o.target_table;
 
-	result_init(&r, label, e ? e->target : o.target_table, o.rows ? "rows" : "checksum",
-				o.max_listed);
+	result_init(&r, label, e ? e->target : o.target_table,
+				o.fixup ? "fixup" : o.rows ? "rows" : "checksum", o.max_listed);
 	if (o.rows)
 		code = verify_rows(&c, e, o.target_table, o.entity, o.stream, o.fixup, &r);
 	else
