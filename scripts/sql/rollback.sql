@@ -14,8 +14,9 @@
 set client_min_messages = notice;
 
 begin;
-select set_config('ferry.rollback_run', :'run', true);
-select set_config('ferry.rollback_dry', :'dry', true);
+\o /dev/null
+select set_config('ferry.rollback_run', :'run', true), set_config('ferry.rollback_dry', :'dry', true);
+\o
 
 create temp table rollback_spec (entity text, target text, uuid_col text, ord serial) on commit drop;
 \set cmd '\\copy rollback_spec (entity, target, uuid_col) from ' :'spec'
@@ -69,6 +70,29 @@ begin
     end loop;
     if blocked > 0 then
         raise exception 'rollback of run % refused: % rows inserted since then depend on it (listed above)', run, blocked;
+    end if;
+
+    -- a foreign key cycle (a deferred column, such as offices.billing_address_id):
+    -- rows of the run that reference a table whose rows are deleted before
+    -- theirs would block that delete, so their nullable references to it are
+    -- set NULL first (the rows go next)
+    if not dry then
+        for s in select * from rollback_spec order by ord loop
+            continue when s.target is null or s.target = '-' or s.uuid_col = '';
+            for fk in
+                select distinct a.attname as rc
+                from pg_constraint c
+                join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+                join rollback_spec e on e.ord < s.ord and e.target is not null and e.target <> '-'
+                     and c.confrelid = e.target::regclass
+                where c.contype = 'f' and c.conrelid = s.target::regclass and c.confrelid <> c.conrelid
+                  and array_length(c.conkey, 1) = 1 and not a.attnotnull
+            loop
+                execute format('update %s set %I = null where %I is not null
+                                  and %I in (select uuid from ferry.id_map where run_id = $1 and entity = $2)',
+                               s.target, fk.rc, fk.rc, s.uuid_col) using run, s.entity;
+            end loop;
+        end loop;
     end if;
 
     for s in select * from rollback_spec order by ord loop
