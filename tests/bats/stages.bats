@@ -513,6 +513,7 @@ EOF
 	run jq -r -s 'map(.prog + ":" + .event) | join(" ")' "$d/events.jsonl"
 	assert_contains "ferry-extract:extract_start"
 	assert_contains "ferry-extract:extract_end"
+	assert_contains "ferry-transform:transform_start"
 	assert_contains "ferry-transform:transform_end"
 	assert_contains "ferry-load:load_start"
 	assert_contains "ferry-load:batch"
