@@ -61,5 +61,46 @@ typedef struct vleaf
  */
 typedef void (*leaf_fn) (void *ctx, vdiff_kind kind, const vleaf *a, const vleaf *b);
 void leaf_diff(vleaf *a, int na, vleaf *b, int nb, bool numeric, leaf_fn fn, void *ctx);
+void leaf_free(vleaf *rows, int n);
+
+/*
+ * The two databases, as the bisection sees them.  source: the source side
+ * (else the destination).  lo, hi: the segment [lo, hi), NULL unbounded.
+ * Each returns false / NULL on an error (logged).
+ */
+typedef struct bisect_ops
+{
+	/* rows and hash sum of a side over the segment */
+	bool (*totals) (void *ctx, bool source, const char *lo, const char *hi, long long *n,
+					char *sum, size_t sumlen);
+	/* called once, when the totals differ, before the first range query */
+	bool (*narrow) (void *ctx);
+	/* keys of a side in the segment cutting it into about fanout parts (malloc'ed) */
+	char **(*thresholds) (void *ctx, bool source, const char *lo, const char *hi, int fanout, int *n);
+	/* count and hash sum per bucket of thresholds t[0..m-1] (malloc'ed) */
+	vbucket *(*buckets) (void *ctx, bool source, const char *lo, const char *hi, char *const *t,
+						 int m, int *n);
+	/* the rows of a side in the segment (malloc'ed, freed with leaf_free) */
+	vleaf *(*rows) (void *ctx, bool source, const char *lo, const char *hi, int *n);
+	/* a row found different (leaf_diff's callback) */
+	leaf_fn found;
+} bisect_ops;
+
+typedef struct bisect_stats
+{
+	long long splits;
+	long long leaves;
+	long long leaf_rows;      /* rows compared one by one, both sides */
+} bisect_stats;
+
+/*
+ * Find every row that differs between the two sides: compare the totals,
+ * then split differing segments at thresholds from their bigger side
+ * (fanout parts) until a segment holds at most leaf rows on each side,
+ * whose rows are then compared by hash.  Returns 0, or 1 when a source
+ * call failed, 2 when a destination call failed.
+ */
+int bisect_run(const bisect_ops *ops, void *ctx, bool numeric, int fanout, int leaf,
+			   bisect_stats *stats);
 
 #endif
