@@ -22,7 +22,13 @@
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout,
+	if (code)
+	{
+		/* getopt has named the option at fault; the usage is one --help away */
+		fprintf(stderr, "Try '%s --help' for more information.\n", log_progname());
+		exit(code);
+	}
+	fprintf(stdout,
 			"Usage: ferry-cat [OPTIONS] [FILE]\n"
 			"Print a ferry record stream (a pipe or a spool file) as JSON lines.\n\n"
 			"  -c, --check            only check that the stream is whole; print its counts\n"
@@ -144,7 +150,12 @@ main(int argc, char **argv)
 		exit(FERRY_EXIT_STREAM);
 
 	const ferry_header *h = reader_header(r);
-	ferry_output *out = check ? NULL : cli_open_output(&common);
+	/* JSON lines are for reading: a file is plain text unless -z asks for zstd */
+	ferry_output *out = check ? NULL : out_open(common.output, common.compress,
+												common.zstd_level, common.zstd_threads);
+
+	if (!check && out == NULL)
+		exit(FERRY_EXIT_IO);
 	buf b;
 	ferry_record rec;
 	int got;

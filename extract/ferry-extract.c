@@ -46,7 +46,13 @@ enum
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout,
+	if (code)
+	{
+		/* getopt has named the option at fault; the usage is one --help away */
+		fprintf(stderr, "Try '%s --help' for more information.\n", log_progname());
+		exit(code);
+	}
+	fprintf(stdout,
 			"Usage: ferry-extract [OPTIONS] (--table TABLE | --query SQL | --plan FILE --entity NAME)\n"
 			"Stream rows out of the source database with COPY, as a ferry record stream.\n\n"
 			"      --source CONNINFO   source database (libpq conninfo or URI; default $FERRY_SOURCE,\n"

@@ -67,7 +67,8 @@ typedef struct cli_common
 	"  -q, --quiet            errors only;  -v, --verbose: more detail\n" \
 	"  -h, --help             this help;    --version: print the version\n" \
 	"Exit codes: 0 ok, 1 internal error, 2 usage, 3 source, 4 target, 5 bad input\n" \
-	"stream, 6 rows rejected, 7 verification failed, 8 file error, 9 interrupted.\n"
+	"stream, 6 rows rejected, 7 verification failed, 8 file error; stopped by a\n" \
+	"signal: its output files are removed and the status is 128 + the signal.\n"
 
 /*
  * Handle one option if it is a common one: returns true if handled.

@@ -19,7 +19,9 @@ enum ferry_exit
 	FERRY_EXIT_REJECTS = 6,     /* finished, but some rows were set aside as rejects */
 	FERRY_EXIT_VERIFY = 7,      /* verification found differences or success below bar */
 	FERRY_EXIT_IO = 8,          /* a local file could not be read or written */
-	FERRY_EXIT_INTERRUPTED = 9  /* stopped by a signal; output files removed */
+	FERRY_EXIT_INTERRUPTED = 9  /* the driver was interrupted (a stage stopped by a
+								 * signal removes its output files and dies of
+								 * the signal: the shell sees 128 + its number) */
 };
 
 #endif

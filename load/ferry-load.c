@@ -44,7 +44,13 @@ enum
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout,
+	if (code)
+	{
+		/* getopt has named the option at fault; the usage is one --help away */
+		fprintf(stderr, "Try '%s --help' for more information.\n", log_progname());
+		exit(code);
+	}
+	fprintf(stdout,
 			"Usage: ferry-load [OPTIONS] (--table TABLE | --plan FILE --entity NAME) [FILE]\n"
 			"Write a ferry stream (FILE or standard input) into a destination table with COPY,\n"
 			"in batches of one transaction each.  Rows the destination refuses are isolated and\n"

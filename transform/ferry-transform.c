@@ -43,7 +43,13 @@ enum
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout,
+	if (code)
+	{
+		/* getopt has named the option at fault; the usage is one --help away */
+		fprintf(stderr, "Try '%s --help' for more information.\n", log_progname());
+		exit(code);
+	}
+	fprintf(stdout,
 			"Usage: ferry-transform [OPTIONS] [FILE]\n"
 			"Map legacy keys to UUIDs, check references against the destination, route rows\n"
 			"that cannot be loaded to the stream's rejects.  Reads FILE or standard input.\n\n"
@@ -358,6 +364,9 @@ main(int argc, char **argv)
 		die(FERRY_EXIT_USAGE, "too many arguments (one input file at most)");
 	if (plan_file && !entity_name)
 		die(FERRY_EXIT_USAGE, "--plan needs --entity NAME");
+	if (plan_file && (spec.nrename || spec.ndrop || key_list || spec.keyspace || spec.uuid_column || nref))
+		die(FERRY_EXIT_USAGE, "--rename, --drop, --key, --keyspace, --uuid and --ref come from the plan: "
+			"edit the plan, or leave --plan out");
 	if (ns && !uuid_parse(ns, spec.ns))
 		die(FERRY_EXIT_USAGE, "--namespace: \"%s\" is not a UUID", ns);
 	cli_common_start(&common);
