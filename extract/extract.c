@@ -14,23 +14,89 @@
 #include "log.h"
 #include "pgconn.h"
 
+/* the incremental condition over q: changed, change time unknown, or a new key */
+static void
+append_changed(buf *b, const extract_spec *spec)
+{
+	buf_printf(b, "((%s) >= ", spec->incremental);
+	pg_append_literal(b, spec->since);
+	buf_printf(b, " OR (%s) IS NULL", spec->incremental);
+	if (spec->max_key && spec->nkey == 1)
+	{
+		buf_puts(b, " OR q.");
+		pg_append_ident(b, spec->key[0]);
+		buf_puts(b, " > ");
+		pg_append_literal(b, spec->max_key);
+	}
+	buf_putc(b, ')');
+}
+
+/* the base query, without what would break it as a subquery */
+static void
+append_query(buf *b, const char *query)
+{
+	buf_puts(b, query);
+	/* a trailing semicolon breaks the subquery; a trailing -- comment needs a newline */
+	while (b->len > 0 && (b->data[b->len - 1] == ';' || b->data[b->len - 1] == '\n' ||
+						  b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t'))
+		b->len--;
+	buf_putc(b, '\n');
+}
+
+/*
+ * An incremental read of a tree: the changed rows, their ancestors (so
+ * that a parent cycle or a missing parent is seen as in a full read) and
+ * their descendants (whose depth follows a moved parent).
+ */
+static void
+append_tree_changes(buf *b, const extract_spec *spec)
+{
+	buf key, parent;
+
+	buf_init(&key, 64);
+	buf_init(&parent, 64);
+	pg_append_ident(&key, spec->key[0]);
+	pg_append_ident(&parent, spec->tree_parent);
+	buf_cstr(&key);
+	buf_cstr(&parent);
+	buf_puts(b, "WITH RECURSIVE src AS MATERIALIZED (\n");
+	append_query(b, spec->query);
+	buf_printf(b, "), changed AS (SELECT q.%s AS k, q.%s AS p FROM src AS q WHERE ",
+			   key.data, parent.data);
+	append_changed(b, spec);
+	buf_printf(b, "),\nup(k) AS (SELECT p FROM changed WHERE p IS NOT NULL"
+			   " UNION SELECT s.%s FROM src AS s JOIN up ON s.%s = up.k WHERE s.%s IS NOT NULL),\n"
+			   "down(k) AS (SELECT k FROM changed"
+			   " UNION SELECT s.%s FROM src AS s JOIN down ON s.%s = down.k)\n"
+			   "SELECT * FROM src AS q WHERE (q.%s IN (SELECT k FROM up) OR q.%s IN (SELECT k FROM down))",
+			   parent.data, key.data, parent.data, key.data, parent.data, key.data, key.data);
+	buf_free(&key);
+	buf_free(&parent);
+}
+
 char *
 extract_sql(const extract_spec *spec)
 {
 	buf b;
 	bool where = false;
+	bool incremental = spec->incremental && spec->since;
 
 	buf_init(&b, 512);
-	buf_puts(&b, "SELECT * FROM (\n");
-	buf_puts(&b, spec->query);
-	/* a trailing semicolon or comment would break the subquery */
-	while (b.len > 0 && (b.data[b.len - 1] == ';' || b.data[b.len - 1] == '\n' ||
-						 b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
-		b.len--;
-	buf_puts(&b, "\n) AS q");
+	if (incremental && spec->tree_parent && spec->nkey == 1)
+	{
+		append_tree_changes(&b, spec);
+		where = true;
+		incremental = false;
+	}
+	else
+	{
+		buf_puts(&b, "SELECT * FROM (\n");
+		append_query(&b, spec->query);
+		buf_puts(&b, ") AS q");
+	}
 	if (spec->where)
 	{
-		buf_printf(&b, "\nWHERE (%s)", spec->where);
+		buf_printf(&b, "\n%s (%s)", where ? "AND" : "WHERE", spec->where);
 		where = true;
 	}
 	if (spec->after_key && spec->nkey == 1)
@@ -41,20 +107,10 @@ extract_sql(const extract_spec *spec)
 		pg_append_literal(&b, spec->after_key);
 		where = true;
 	}
-	if (spec->incremental && spec->since)
+	if (incremental)
 	{
-		/* rows that changed, rows whose change time is unknown, and new keys */
-		buf_printf(&b, "\n%s ((%s) >= ", where ? "AND" : "WHERE", spec->incremental);
-		pg_append_literal(&b, spec->since);
-		buf_printf(&b, " OR (%s) IS NULL", spec->incremental);
-		if (spec->max_key && spec->nkey == 1)
-		{
-			buf_puts(&b, " OR q.");
-			pg_append_ident(&b, spec->key[0]);
-			buf_puts(&b, " > ");
-			pg_append_literal(&b, spec->max_key);
-		}
-		buf_putc(&b, ')');
+		buf_printf(&b, "\n%s ", where ? "AND" : "WHERE");
+		append_changed(&b, spec);
 		where = true;
 	}
 	if (spec->order_by_key && spec->nkey > 0)

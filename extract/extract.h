@@ -20,6 +20,8 @@ typedef struct extract_spec
 	const char *incremental;  /* expression over q telling when a row changed */
 	const char *since;        /* with incremental: changed at or after this */
 	const char *max_key;      /* with incremental: also rows with key > this */
+	const char *tree_parent;  /* a tree's parent column: an incremental read adds the
+							   * changed rows' ancestors and descendants */
 	long long limit;          /* -1: no limit */
 	long long expected;       /* row estimate for progress, -1 if unknown */
 } extract_spec;

@@ -275,6 +275,8 @@ main(int argc, char **argv)
 		spec.key = e->key;
 		if (!spec.incremental)
 			spec.incremental = e->incremental;
+		if (e->tree)
+			spec.tree_parent = e->tree->parent_column;
 		h.source = e->source ? xstrdup(e->source) : NULL;
 		h.keyspace = e->keyspace ? xstrdup(e->keyspace) : NULL;
 	}
