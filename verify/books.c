@@ -40,6 +40,47 @@ books_last_run(PGconn *dst)
 }
 
 bool
+books_view(vctx *c)
+{
+	buf sql, run;
+	bool ok;
+
+	if (!c->books || c->run == NULL)
+		return true;
+	buf_init(&run, 64);
+	pg_append_literal(&run, c->run);
+	buf_cstr(&run);
+	buf_init(&sql, 2048);
+	/*
+	 * The runs whose books count: the run, and when it is incremental the
+	 * runs since the full run it builds on.  A record is superseded by a
+	 * record of the same key in a later run; a reject, by a later run
+	 * that loaded the row (its first load is in ferry.id_map).  A run
+	 * ferry.runs does not know (stages run by hand) stands alone.
+	 */
+	buf_printf(&sql,
+			   "CREATE OR REPLACE TEMP VIEW ferry_verify_books AS "
+			   "WITH t AS (SELECT started_at FROM ferry.runs WHERE run_id = %s), "
+			   "runs AS (SELECT r.run_id, r.started_at FROM ferry.runs r, t "
+			   "  WHERE r.status <> 'rolled_back' AND r.started_at <= t.started_at "
+			   "  AND r.started_at >= coalesce((SELECT max(f.started_at) FROM ferry.runs f "
+			   "    WHERE f.kind = 'full' AND f.status <> 'rolled_back' AND f.started_at <= t.started_at), "
+			   "    t.started_at) "
+			   "  UNION ALL SELECT %s, NULL::timestamptz WHERE NOT EXISTS (SELECT 1 FROM t)) "
+			   "SELECT x.* FROM ferry.rejects x JOIN runs ON runs.run_id = x.run_id "
+			   "WHERE NOT EXISTS (SELECT 1 FROM ferry.rejects y JOIN runs r2 ON r2.run_id = y.run_id "
+			   "  WHERE y.entity = x.entity AND y.legacy_id = x.legacy_id AND r2.started_at > runs.started_at) "
+			   "AND NOT (x.disposition = 'rejected' AND EXISTS (SELECT 1 FROM ferry.id_map m "
+			   "  JOIN runs r3 ON r3.run_id = m.run_id WHERE m.entity = x.entity "
+			   "  AND m.legacy_id = x.legacy_id AND r3.started_at > runs.started_at))",
+			   run.data, run.data);
+	ok = pg_exec(c->dst, buf_cstr(&sql));
+	buf_free(&sql);
+	buf_free(&run);
+	return ok;
+}
+
+bool
 run_counts(vctx *c, const char *entity, vresult *r)
 {
 	const char *params[2] = {c->run, entity};
@@ -65,13 +106,13 @@ run_counts(vctx *c, const char *entity, vresult *r)
 bool
 books_by_reason(vctx *c, const char *entity, const char *disposition, vcounts *out)
 {
-	const char *params[3] = {c->run, entity, disposition};
+	const char *params[2] = {entity, disposition};
 	PGresult *res;
 
 	if (!c->books || c->run == NULL)
 		return true;
-	res = pg_query(c->dst, "SELECT reason, count(*) FROM ferry.rejects WHERE run_id = $1 "
-				   "AND entity = $2 AND disposition = $3 GROUP BY 1 ORDER BY 2 DESC, 1", 3, params);
+	res = pg_query(c->dst, "SELECT reason, count(*) FROM pg_temp.ferry_verify_books "
+				   "WHERE entity = $1 AND disposition = $2 GROUP BY 1 ORDER BY 2 DESC, 1", 2, params);
 	if (res == NULL)
 		return false;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -97,7 +138,7 @@ integer_text(const char *s)
 bool
 books_keys(vctx *c, const char *entity, bool numeric, keyset_lit *rejected, keyset_lit *repaired)
 {
-	const char *params[2] = {c->run, entity};
+	const char *params[1] = {entity};
 	PGresult *res;
 
 	array_start(&rejected->lit);
@@ -106,9 +147,9 @@ books_keys(vctx *c, const char *entity, bool numeric, keyset_lit *rejected, keys
 	if (c->books && c->run)
 	{
 		/* a key both rejected and noted was rejected: the note came first */
-		res = pg_query(c->dst, "SELECT legacy_id, bool_or(disposition = 'rejected') FROM ferry.rejects "
-					   "WHERE run_id = $1 AND entity = $2 AND legacy_id IS NOT NULL GROUP BY 1 ORDER BY 1",
-					   2, params);
+		res = pg_query(c->dst, "SELECT legacy_id, bool_or(disposition = 'rejected') "
+					   "FROM pg_temp.ferry_verify_books WHERE entity = $1 AND legacy_id IS NOT NULL "
+					   "GROUP BY 1 ORDER BY 1", 1, params);
 		if (res == NULL)
 			return false;
 		for (int i = 0; i < PQntuples(res); i++)

@@ -21,6 +21,13 @@ typedef struct keyset_lit
 bool books_present(PGconn *dst, bool *present);
 /* the latest run, done ones first (malloc'ed), NULL if none */
 char *books_last_run(PGconn *dst);
+/*
+ * pg_temp.ferry_verify_books: the records of ferry.rejects that hold for
+ * c->run (with the runs since the full run an incremental run builds on;
+ * a later record of a key supersedes an earlier one).  Every other
+ * function here and expect.c read it.
+ */
+bool books_view(vctx *c);
 /* rows of the run's ferry.rejects for entity with that disposition, by reason */
 bool books_by_reason(vctx *c, const char *entity, const char *disposition, vcounts *out);
 /*

@@ -94,7 +94,14 @@ is_legacy_ref(const vcol *col, bool legacy)
 	return legacy && col->kind != VC_VALUE;
 }
 
-/* the expected text of column i */
+static void sql_actual(buf *sql, const vcol *col, int i, bool legacy);
+
+/*
+ * The expected text of column i.  A column the run repaired (or, from the
+ * source, a reference the transform set NULL) is expected to hold the
+ * plan's repair value (NULL); it may also hold the value itself, when a
+ * later run loaded the row again without the note's cause.
+ */
 static void
 sql_expected(buf *sql, const vcol *col, int i, bool legacy)
 {
@@ -103,7 +110,9 @@ sql_expected(buf *sql, const vcol *col, int i, bool legacy)
 	{
 		buf_puts(sql, " WHEN ");
 		sql_in(sql, "_rep", col->name);
-		buf_puts(sql, " THEN ");
+		buf_puts(sql, " AND (");
+		sql_actual(sql, col, i, legacy);
+		buf_puts(sql, ") IS NOT DISTINCT FROM ");
 		if (col->repair)
 		{
 			buf_putc(sql, '(');
@@ -112,12 +121,16 @@ sql_expected(buf *sql, const vcol *col, int i, bool legacy)
 		}
 		else
 			buf_puts(sql, "NULL");
+		buf_puts(sql, " THEN ");
+		sql_actual(sql, col, i, legacy);
 	}
 	if (legacy)
 	{
 		buf_puts(sql, " WHEN ");
 		sql_in(sql, "_null", col->name);
-		buf_puts(sql, " THEN NULL");
+		buf_puts(sql, " AND (");
+		sql_actual(sql, col, i, legacy);
+		buf_puts(sql, ") IS NULL THEN NULL");
 	}
 	buf_puts(sql, " WHEN ");
 	sql_in(sql, "_bad", col->name);
@@ -185,6 +198,10 @@ build_query(buf *sql, const ventity *v, bool legacy)
 		buf_printf(sql, ", w.d%d, left(w.x%d, %d), left(w.a%d, %d), ", i + 1, i + 1,
 				   VERIFY_SHOW_CHARS + 1, i + 1, VERIFY_SHOW_CHARS + 1);
 		sql_in(sql, "_bad", v->cols[i].name);
+		buf_puts(sql, ", ");
+		sql_in(sql, "_rep", v->cols[i].name);
+		buf_puts(sql, ", ");
+		sql_in(sql, "_null", v->cols[i].name);
 	}
 	buf_printf(sql, " FROM pg_temp.ferry_verify_expect e LEFT JOIN %s t ON ", v->target_sql);
 	sql_match(sql, v);
@@ -259,17 +276,29 @@ take_rows(const ventity *v, PGresult *res, vresult *r, vcompare *out)
 		}
 		for (int i = 0; i < v->ncols; i++)
 		{
-			int f = 3 + 4 * i;
+			const vcol *col = &v->cols[i];
+			int f = 3 + 6 * i;
+			buf note;
 
 			if (PQgetvalue(res, row, f)[0] != 't')
 				continue;
 			differs = true;
-			counts_add(&r->different_by, v->cols[i].name, 1);
-			result_diff(r, VD_DIFFERENT, key, uuid, v->cols[i].name,
+			buf_init(&note, 64);
+			if (PQgetvalue(res, row, f + 4)[0] == 't')
+				buf_printf(&note, "the run repaired this value: expected %s%s%s, or the value",
+						   col->repair ? "\"" : "", col->repair ? col->repair : "NULL",
+						   col->repair ? "\"" : "");
+			else if (PQgetvalue(res, row, f + 5)[0] == 't')
+				buf_puts(&note, "the run set this value NULL (a note in ferry.rejects): "
+						 "expected NULL, or the value");
+			else if (PQgetvalue(res, row, f + 3)[0] == 't')
+				buf_puts(&note, "the expected value is not a valid value of the column's type");
+			counts_add(&r->different_by, col->name, 1);
+			result_diff(r, VD_DIFFERENT, key, uuid, col->name,
 						PQgetisnull(res, row, f + 1) ? NULL : PQgetvalue(res, row, f + 1),
 						PQgetisnull(res, row, f + 2) ? NULL : PQgetvalue(res, row, f + 2),
-						PQgetvalue(res, row, f + 3)[0] == 't'
-						? "the expected value is not a valid value of the column's type" : NULL);
+						note.len ? buf_cstr(&note) : NULL);
+			buf_free(&note);
 		}
 		if (differs)
 		{

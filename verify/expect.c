@@ -147,11 +147,11 @@ end_copy(vexpect *x)
 	return ok;
 }
 
-/* run an UPDATE/INSERT with the run, the entity and maybe a third text parameter */
+/* run an UPDATE/INSERT with the entity ($1) and maybe a second text parameter */
 static bool
-mark(vexpect *x, vctx *c, const char *sql, int nparams, const char *third)
+mark(vexpect *x, const char *sql, int nparams, const char *second)
 {
-	const char *params[3] = {c->run, x->v->name, third};
+	const char *params[2] = {x->v->name, second};
 	PGresult *res = pg_query(x->dst, sql, nparams, params);
 
 	PQclear(res);
@@ -170,15 +170,15 @@ expect_finish(vexpect *x, vctx *c)
 		buf repair;
 
 		/* rows the run set aside: accounted as rejects, not compared */
-		if (!mark(x, c, "UPDATE pg_temp.ferry_verify_expect e SET _disp = 'rejected', _reason = r.reason "
-				  "FROM ferry.rejects r WHERE e._disp IS NULL AND r.run_id = $1 AND r.entity = $2 "
-				  "AND r.disposition = 'rejected' AND r.legacy_id = e._key", 2, NULL))
+		if (!mark(x, "UPDATE pg_temp.ferry_verify_expect e SET _disp = 'rejected', _reason = r.reason "
+				  "FROM pg_temp.ferry_verify_books r WHERE e._disp IS NULL AND r.entity = $1 "
+				  "AND r.disposition = 'rejected' AND r.legacy_id = e._key", 1, NULL))
 			return false;
 		/* the load's repairs (the stream has the transform's notes itself) */
 		if (!x->legacy &&
-			!mark(x, c, "INSERT INTO pg_temp.ferry_verify_expect (_key, _disp, _reason) "
-				  "SELECT legacy_id, 'note', reason FROM ferry.rejects WHERE run_id = $1 AND entity = $2 "
-				  "AND disposition = 'repaired' AND stage = $3", 3, "load"))
+			!mark(x, "INSERT INTO pg_temp.ferry_verify_expect (_key, _disp, _reason) "
+				  "SELECT legacy_id, 'note', reason FROM pg_temp.ferry_verify_books WHERE entity = $1 "
+				  "AND disposition = 'repaired' AND stage = $2", 2, "load"))
 			return false;
 		/* the columns a value_repaired note names: the destination has the plan's value */
 		buf_init(&repair, 128);
@@ -188,12 +188,12 @@ expect_finish(vexpect *x, vctx *c)
 				array_add(&repair, v->cols[i].name, strlen(v->cols[i].name));
 		array_finish(&repair);
 		if (repair.len > 2 &&
-			!mark(x, c, "UPDATE pg_temp.ferry_verify_expect e SET _rep = x.cols FROM "
-				  "(SELECT r.legacy_id, array_agg(DISTINCT col) AS cols FROM ferry.rejects r, "
-				  "unnest($3::text[]) AS col WHERE r.run_id = $1 AND r.entity = $2 "
+			!mark(x, "UPDATE pg_temp.ferry_verify_expect e SET _rep = x.cols FROM "
+				  "(SELECT r.legacy_id, array_agg(DISTINCT col) AS cols FROM pg_temp.ferry_verify_books r, "
+				  "unnest($2::text[]) AS col WHERE r.entity = $1 "
 				  "AND r.disposition = 'repaired' AND r.reason = 'value_repaired' "
 				  "AND (starts_with(r.detail, col || ': ') OR strpos(r.detail, '; ' || col || ': ') > 0) "
-				  "GROUP BY 1) x WHERE e._disp IS NULL AND e._key = x.legacy_id", 3, repair.data))
+				  "GROUP BY 1) x WHERE e._disp IS NULL AND e._key = x.legacy_id", 2, repair.data))
 		{
 			buf_free(&repair);
 			return false;
@@ -206,17 +206,17 @@ expect_finish(vexpect *x, vctx *c)
 		 * parent_cycle member may have another parent (ferry-tree(7)).
 		 */
 		if (x->legacy &&
-			(!mark(x, c, "UPDATE pg_temp.ferry_verify_expect e SET _null = x.cols FROM "
+			(!mark(x, "UPDATE pg_temp.ferry_verify_expect e SET _null = x.cols FROM "
 				   "(SELECT r.legacy_id, array_agg(DISTINCT CASE WHEN r.reason = 'reference_set_null' "
-				   "THEN split_part(r.detail, ' = ', 1) ELSE $3 END) AS cols FROM ferry.rejects r "
-				   "WHERE r.run_id = $1 AND r.entity = $2 AND r.disposition = 'repaired' "
-				   "AND (r.reason = 'reference_set_null' OR ($3::text IS NOT NULL AND r.reason IN "
+				   "THEN split_part(r.detail, ' = ', 1) ELSE $2 END) AS cols FROM pg_temp.ferry_verify_books r "
+				   "WHERE r.entity = $1 AND r.disposition = 'repaired' "
+				   "AND (r.reason = 'reference_set_null' OR ($2::text IS NOT NULL AND r.reason IN "
 				   "('orphan_root', 'parent_rejected', 'self_parent'))) GROUP BY 1) x "
-				   "WHERE e._disp IS NULL AND e._key = x.legacy_id", 3, v->parent) ||
-			 !mark(x, c, "UPDATE pg_temp.ferry_verify_expect e SET _skip = ARRAY[$3::text] "
-				   "FROM ferry.rejects r WHERE e._disp IS NULL AND $3::text IS NOT NULL "
-				   "AND r.run_id = $1 AND r.entity = $2 AND r.disposition = 'repaired' "
-				   "AND r.reason = 'parent_cycle' AND r.legacy_id = e._key", 3, v->parent)))
+				   "WHERE e._disp IS NULL AND e._key = x.legacy_id", 2, v->parent) ||
+			 !mark(x, "UPDATE pg_temp.ferry_verify_expect e SET _skip = ARRAY[$2::text] "
+				   "FROM pg_temp.ferry_verify_books r WHERE e._disp IS NULL AND $2::text IS NOT NULL "
+				   "AND r.entity = $1 AND r.disposition = 'repaired' "
+				   "AND r.reason = 'parent_cycle' AND r.legacy_id = e._key", 2, v->parent)))
 			return false;
 	}
 	return pg_exec(x->dst, "CREATE INDEX ON pg_temp.ferry_verify_expect (_uuid); "

@@ -330,6 +330,8 @@ main(int argc, char **argv)
 	else if (c.books)
 		run = books_last_run(c.dst);
 	c.run = run;
+	if (!books_view(&c))
+		exit(FERRY_EXIT_TARGET);
 	if (c.books && run)
 		log_info("rejects and repairs of run %s", run);
 	else

@@ -219,11 +219,15 @@ diff_field() {
 	[ "$(diff_field checksum.comments.json different "$x" parent_id expected)" = "$p" ]
 }
 
-@test "corrupted: a repaired value changed is different (expected: the plan's repair value)" {
+@test "corrupted: a repaired value changed is different, the run's repair named" {
 	assert_diffs profiles "different 25 preferences"
 	local m
 	for m in checksum rows; do
-		[ "$(diff_field "$m.profiles.json" different 25 preferences expected)" = "{}" ]
+		# expected: the repair value ({}), or the source's value (not JSON here)
+		[ "$(diff_field "$m.profiles.json" different 25 preferences note)" = \
+			'the run repaired this value: expected "{}", or the value' ]
+		[ "$(diff_field "$m.profiles.json" different 25 preferences expected)" = \
+			"$(q1 -d vf_src -c "SELECT preferences FROM dispatch_userprofile WHERE user_id = 25")" ]
 		[ "$(diff_field "$m.profiles.json" different 25 preferences actual)" = '{"x": 1}' ]
 		# the other repaired rows still count as repaired
 		[ "$(jq -r '.entities[0].repaired_by_reason.value_repaired' "$BATS_FILE_TMPDIR/vf_bad.$m.profiles.json")" = 3 ]
@@ -232,11 +236,12 @@ diff_field() {
 
 @test "corrupted: composite key; a reference the transform set NULL (noted) given a value" {
 	assert_diffs invoicelines "$(printf '%s\n' 'different 1,1 description' 'different 12,1 order_id' | sort)"
-	local m
-	for m in checksum rows; do
-		[ "$(diff_field "$m.invoicelines.json" different 12,1 order_id expected)" = NULL ]
-	done
+	[ "$(diff_field checksum.invoicelines.json different 1,1 description actual)" = changed ]
+	# the stream has the NULL the transform wrote; the source, the legacy key it had
+	[ "$(diff_field rows.invoicelines.json different 12,1 order_id expected)" = NULL ]
 	[ "$(diff_field checksum.invoicelines.json different 12,1 order_id actual)" = 7 ]
+	[ "$(diff_field checksum.invoicelines.json different 12,1 order_id note)" = \
+		"the run set this value NULL (a note in ferry.rejects): expected NULL, or the value" ]
 }
 
 @test "corrupted: a key only ferry.id_map knows (auth.users)" {
@@ -336,6 +341,29 @@ diff_field() {
 	run verify_one checksum offices vf_fix
 	assert_exit 7
 	assert_contains "offices:   different: key 2: billing_address_id: expected \""
+}
+
+@test "incremental: after an incremental run both modes pass, the full run's rejects still accounted" {
+	local T=$BATS_FILE_TMPDIR m
+	new_db vf_inc_src
+	new_db vf_inc_dst
+	dropdb vf_inc_src
+	dropdb vf_inc_dst
+	createdb -T vf_src vf_inc_src
+	createdb -T vf_dst vf_inc_dst
+	q -d vf_inc_src -f "$FERRY_REPO/tests/fixtures/demo-changes.sql" >/dev/null
+	run bash -c "cd '$T' && FERRY_SOURCE=dbname=vf_inc_src FERRY_TARGET=dbname=vf_inc_dst \
+		ferry run --plan '$PLAN' --incremental --overlap 0 --run-id vf_inc --spool '$T/spool_inc' -q 2>&1"
+	[ "$status" -eq 0 ] || [ "$status" -eq 6 ] || { echo "$output" >&2; return 1; }
+	for m in "" --rows; do
+		# the latest run is the incremental one; its spool files are not whole streams
+		run bash -c "cd '$T' && FERRY_SOURCE=dbname=vf_inc_src FERRY_TARGET=dbname=vf_inc_dst \
+			ferry verify --plan '$PLAN' $m --min-success 99 --report '$T/inc$m.json' 2>&1"
+		assert_exit 0
+		[ "$(jq -r '.run' "$T/inc$m.json")" = vf_inc ]
+		[ "$(jq -r '.entities[] | select(.entity == "orders") | "\(.source_rows) \(.rejected) \(.missing) \(.extra)"' \
+			"$T/inc$m.json")" = "999 5 0 0" ]
+	done
 }
 
 # ---------------------------------------------------------------------
