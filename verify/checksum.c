@@ -156,31 +156,6 @@ compare_found(ck *k, vcompare *cmp)
 	return code;
 }
 
-/* the source's rows: all, rejected by the run, repaired by the run */
-static bool
-source_counts(ck *k, long long *all, long long *rej, long long *rep)
-{
-	buf sql;
-	PGresult *res;
-	const char *params[2] = {k->rejected.lit.data, k->repaired.lit.data};
-
-	buf_init(&sql, 1024);
-	buf_puts(&sql, "SELECT count(*), count(*) FILTER (WHERE s.k = ANY($1::");
-	buf_printf(&sql, "%s[])), count(*) FILTER (WHERE s.k = ANY($2::%s[])) FROM (SELECT ", k->ktype,
-			   k->ktype);
-	ck_src_key(k, &sql);
-	buf_printf(&sql, " AS k FROM (%s\n) AS q) AS s", k->e->extract_sql);
-	res = pg_query(k->c->src, buf_cstr(&sql), 2, params);
-	buf_free(&sql);
-	if (res == NULL)
-		return false;
-	*all = atoll(PQgetvalue(res, 0, 0));
-	*rej = atoll(PQgetvalue(res, 0, 1));
-	*rep = atoll(PQgetvalue(res, 0, 2));
-	PQclear(res);
-	return true;
-}
-
 /* destination rows without a legacy key (not in ferry.id_map): extra */
 static bool
 unkeyed_rows(ck *k)
@@ -245,7 +220,6 @@ verify_checksum(vctx *c, const plan_entity *e, vresult *r)
 {
 	ck k;
 	int code;
-	long long all, rej, rep;
 	vcompare cmp;
 
 	memset(&k, 0, sizeof k);
@@ -286,11 +260,6 @@ verify_checksum(vctx *c, const plan_entity *e, vresult *r)
 	buf_cstr(&k.src_excluded);
 	ck_build_sides(&k);
 
-	if (!source_counts(&k, &all, &rej, &rep))
-	{
-		code = FERRY_EXIT_SOURCE;
-		goto done;
-	}
 	if ((code = ck_bisect(&k)) != FERRY_EXIT_OK)
 		goto done;
 	if ((code = compare_found(&k, &cmp)) != FERRY_EXIT_OK)
@@ -308,19 +277,19 @@ verify_checksum(vctx *c, const plan_entity *e, vresult *r)
 		code = FERRY_EXIT_TARGET;
 		goto done;
 	}
-	r->source_rows = all;
-	r->rejected = rej;
-	r->repaired = rep;
-	r->loaded = all - rej - r->missing;
+	r->source_rows = k.all;
+	r->rejected = k.rej;
+	r->repaired = k.rep;
+	r->loaded = k.all - k.rej - r->missing;
 	if (!books_by_reason(c, e->name, "rejected", &r->rejected_by) ||
 		!books_by_reason(c, e->name, "repaired", &r->repaired_by))
 	{
 		code = FERRY_EXIT_TARGET;
 		goto done;
 	}
-	if (counts_total(&r->rejected_by) != rej)
+	if (counts_total(&r->rejected_by) != k.rej)
 		result_note(r, "the run rejected %lld rows; %lld of them are in the source now",
-					counts_total(&r->rejected_by), rej);
+					counts_total(&r->rejected_by), k.rej);
 	if (c->refs)
 		code = verify_refs(c, &k.v, r);
 done:

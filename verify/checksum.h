@@ -35,6 +35,9 @@ typedef struct ck
 	keylist doubted;         /* source keys to compare one by one */
 	keylist extra;           /* destination keys the source does not have */
 	long long queries;
+	long long all;           /* the source's rows */
+	long long rej;           /* ... of them rejected by the run */
+	long long rep;           /* ... repaired or noted */
 } ck;
 
 void keylist_add(keylist *l, const char *key, const char *uuid);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
 #include "verify.h"
 
 static void
@@ -77,8 +78,10 @@ report_print(FILE *f, const vresult *r, int show)
 	if (all > show && r->ndiffs > 0)
 		fprintf(f, "%s:   ... %lld differences in all%s\n", e, all,
 				show < r->ndiffs ? " (the JSON report lists more: --report FILE)" : "");
+	/* the columns not compared, with -v */
 	for (int i = 0; i < r->nnotes; i++)
-		fprintf(f, "%s:   note: %s\n", e, r->notes[i]);
+		if (log_get_level() >= LOG_PROGRESS || strncmp(r->notes[i], "not compared", 12) != 0)
+			fprintf(f, "%s:   note: %s\n", e, r->notes[i]);
 }
 
 static void

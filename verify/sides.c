@@ -334,26 +334,55 @@ narrow_map(ck *k)
 }
 
 /*
- * The source's totals.  When a value does not convert to its destination
- * type (a dirty row the run did not reject: the source changed since), the
- * source hashes its own text instead, for every value column.
+ * SELECT rows, hash sum, all rows, rejected rows, repaired rows of the
+ * source, in one scan: the excluded rows ($1) are counted, not hashed (a
+ * CASE: a dirty row the run rejected would not convert).
+ */
+static void
+source_totals_sql(ck *k, buf *sql)
+{
+	buf key, hash;
+
+	buf_init(&key, 256);
+	buf_init(&hash, 1024);
+	ck_src_key(k, &key);
+	src_hash(k, &hash);
+	buf_cstr(&key);
+	buf_cstr(&hash);
+	buf_reset(sql);
+	buf_printf(sql, "SELECT count(*) FILTER (WHERE NOT s.x), coalesce(sum(CASE WHEN NOT s.x THEN "
+			   "('x' || left(s.h, 16))::bit(64)::bigint END), 0)::text, count(*), "
+			   "count(*) FILTER (WHERE s.k = ANY($2::%s[])), count(*) FILTER (WHERE s.k = ANY($3::%s[])) "
+			   "FROM (SELECT %s AS k, %s = ANY($1::%s[]) AS x, CASE WHEN %s = ANY($1::%s[]) THEN NULL "
+			   "ELSE %s END AS h FROM (%s\n) AS q) AS s",
+			   k->ktype, k->ktype, key.data, key.data, k->ktype, key.data, k->ktype, hash.data,
+			   k->e->extract_sql);
+	buf_free(&key);
+	buf_free(&hash);
+}
+
+/*
+ * The source's totals, and its counts (k->all, k->rej, k->rep).  When a
+ * value does not convert to its destination type (a dirty row the run did
+ * not reject: the source changed since), the source hashes its own text
+ * instead, for every value column.
  */
 static bool
 source_totals(ck *k, long long *n, char *sum, size_t sumlen)
 {
 	PGresult *res;
 	buf sql;
-	const char *params[3] = {k->src_excluded.data, NULL, NULL};
+	const char *params[3] = {k->src_excluded.data, k->rejected.lit.data, k->repaired.lit.data};
 	const char *state;
 
 	buf_init(&sql, 4096);
-	buf_printf(&sql, "SELECT count(*), " HASH_SUM " FROM (%s) AS s", k->src_inner.data);
+	source_totals_sql(k, &sql);
 	if (!pg_exec(k->c->src, "SAVEPOINT ferry_verify_src"))
 	{
 		buf_free(&sql);
 		return false;
 	}
-	res = PQexecParams(k->c->src, buf_cstr(&sql), 1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(k->c->src, buf_cstr(&sql), 3, NULL, params, NULL, NULL, 0);
 	k->queries++;
 	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && state &&
@@ -370,9 +399,8 @@ source_totals(ck *k, long long *n, char *sum, size_t sumlen)
 		for (int i = 0; i < k->v.ncols; i++)
 			k->v.cols[i].raw = true;
 		build_src_inner(k);
-		buf_reset(&sql);
-		buf_printf(&sql, "SELECT count(*), " HASH_SUM " FROM (%s) AS s", k->src_inner.data);
-		res = PQexecParams(k->c->src, buf_cstr(&sql), 1, NULL, params, NULL, NULL, 0);
+		source_totals_sql(k, &sql);
+		res = PQexecParams(k->c->src, buf_cstr(&sql), 3, NULL, params, NULL, NULL, 0);
 	}
 	buf_free(&sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -383,6 +411,9 @@ source_totals(ck *k, long long *n, char *sum, size_t sumlen)
 	}
 	*n = atoll(PQgetvalue(res, 0, 0));
 	snprintf(sum, sumlen, "%s", PQgetvalue(res, 0, 1));
+	k->all = atoll(PQgetvalue(res, 0, 2));
+	k->rej = atoll(PQgetvalue(res, 0, 3));
+	k->rep = atoll(PQgetvalue(res, 0, 4));
 	PQclear(res);
 	return pg_exec(k->c->src, "RELEASE SAVEPOINT ferry_verify_src");
 }
