@@ -47,6 +47,17 @@ books_view(vctx *c)
 
 	if (!c->books || c->run == NULL)
 		return true;
+	const char *params[1] = {c->run};
+	PGresult *res = pg_query(c->dst, "SELECT EXISTS (SELECT 1 FROM ferry.runs WHERE run_id = $1) "
+							 "OR EXISTS (SELECT 1 FROM ferry.rejects WHERE run_id = $1) "
+							 "OR EXISTS (SELECT 1 FROM ferry.id_map WHERE run_id = $1)", 1, params);
+
+	if (res == NULL)
+		return false;
+	if (PQgetvalue(res, 0, 0)[0] != 't')
+		log_warn("run \"%s\" left no trace in the destination: no rejects or repairs to account for",
+				 c->run);
+	PQclear(res);
 	buf_init(&run, 64);
 	pg_append_literal(&run, c->run);
 	buf_cstr(&run);
