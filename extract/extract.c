@@ -68,8 +68,8 @@ append_tree_changes(buf *b, const extract_spec *spec)
 			   " UNION SELECT s.%s FROM src AS s JOIN up ON s.%s = up.k WHERE s.%s IS NOT NULL),\n"
 			   "down(k) AS (SELECT k FROM changed"
 			   " UNION SELECT s.%s FROM src AS s JOIN down ON s.%s = down.k)\n"
-			   "SELECT * FROM src AS q WHERE (q.%s IN (SELECT k FROM up) OR q.%s IN (SELECT k FROM down))",
-			   parent.data, key.data, parent.data, key.data, parent.data, key.data, key.data);
+			   "SELECT * FROM src AS q WHERE (q.%s IN (SELECT k FROM up UNION SELECT k FROM down))",
+			   parent.data, key.data, parent.data, key.data, parent.data, key.data);
 	buf_free(&key);
 	buf_free(&parent);
 }
