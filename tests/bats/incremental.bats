@@ -96,7 +96,7 @@ WITH RECURSIVE changed AS (SELECT id, parent_id FROM dispatch_comment WHERE $1),
 up(k) AS (SELECT parent_id FROM changed WHERE parent_id IS NOT NULL
           UNION SELECT s.parent_id FROM dispatch_comment s JOIN up ON s.id = up.k WHERE s.parent_id IS NOT NULL),
 down(k) AS (SELECT id FROM changed UNION SELECT s.id FROM dispatch_comment s JOIN down ON s.parent_id = down.k)
-SELECT count(*) FROM dispatch_comment WHERE id IN (SELECT k FROM up) OR id IN (SELECT k FROM down)
+SELECT count(*) FROM dispatch_comment WHERE id IN (SELECT k FROM up UNION SELECT k FROM down)
 SQL
 }
 
