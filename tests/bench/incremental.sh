@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# incremental.sh BUILD_DIR [SCALE]: the wall time of a full "ferry run" of
+# examples/demo.plan against an incremental one after the application has
+# changed about 5 % of the rows (tests/fixtures/demo-changes.sql).
+#
+#   tests/bench/incremental.sh build/release 10
+#   JOBS=4 tests/bench/incremental.sh build/release 100    both runs with -j 4
+#
+# On a throwaway server (tests/pgserver.sh): the demo legacy database at
+# SCALE (default 10) and its empty destination; a full run; the changes; an
+# incremental run.  Prints the two wall times, the rows each read and
+# wrote, and where the time of each went (per step, from ferry.entity_runs),
+# as Markdown (docs/incremental.md has the figures).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-build/release}" && pwd)
+scale=${2:-10}
+jobs=${JOBS:-1}
+case "$scale" in ''|*[!0-9]*|0) echo "incremental.sh: SCALE must be a positive integer" >&2; exit 2 ;; esac
+
+work=$(mktemp -d /tmp/ferry-incr.XXXXXX)
+# a copy of the driver: bash reads a script as it runs, and an edit of
+# scripts/ferry during a long run would break it
+mkdir -p "$work/bin"
+cp -r "$top/scripts/ferry" "$top/scripts/sql" "$work/bin/"
+export PATH="$work/bin:$build/bin:$top/scripts:$PATH"
+srv=$("$top/tests/pgserver.sh" start)
+eval "$srv"
+trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"; rm -rf "$work"' EXIT
+
+q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+q1() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+createdb inc_src
+q -d inc_src -v scale="$scale" -f "$top/examples/demo/legacy-schema.sql" -f "$top/examples/demo/legacy-data.sql" >/dev/null
+createdb inc_dst
+q -d inc_dst -f "$top/examples/demo/destination-schema.sql" >/dev/null
+export FERRY_SOURCE=dbname=inc_src FERRY_TARGET=dbname=inc_dst
+mkdir -p "$work/runs"
+cd "$work/runs"
+ferry init -q
+
+run() {
+	local id=$1 t0 t1
+	shift
+	t0=$(now)
+	ferry run -q --plan "$top/examples/demo.plan" --min-success 99 -j "$jobs" --run-id "$id" "$@" >"$id.out" 2>&1 ||
+		{ cat "$id.out" >&2; exit 1; }
+	t1=$(now)
+	elapsed "$t0" "$t1"
+}
+
+full=$(run full)
+q -d inc_src -f "$top/tests/fixtures/demo-changes.sql"
+incr=$(run incr --incremental)
+
+jflag=
+[ "$jobs" -gt 1 ] && jflag=" -j $jobs"
+rows() { q1 -d inc_dst -c "SELECT source_rows || ' read, ' || loaded_rows || ' written' FROM ferry.runs WHERE run_id = '$1'"; }
+
+cat <<EOF
+## Scale $scale ($(q1 -d inc_src -c "SELECT to_char(sum(n_live_tup), 'FM999,999,999') FROM pg_stat_user_tables") legacy rows)
+
+| run | command | wall time | rows |
+| --- | --- | --- | --- |
+| full | \`ferry run --plan examples/demo.plan$jflag\` | ${full} s | $(rows full) |
+| incremental | \`ferry run --plan examples/demo.plan$jflag --incremental\` | ${incr} s | $(rows incr) |
+
+Incremental / full: $(awk -v a="$incr" -v b="$full" 'BEGIN { printf "%.0f %% of the time (%.0f %% less)", 100 * a / b, 100 - 100 * a / b }').
+
+Where the time goes, per step (seconds from ferry.entity_runs; the rest is
+the driver's own work between steps: the snapshot, the plan, bookkeeping):
+
+| step | full: rows | full: s | incremental: rows | incremental: s |
+| --- | ---: | ---: | ---: | ---: |
+EOF
+q1 -d inc_dst -F ' | ' <<'SQL' | sed 's/^/| /; s/$/ |/'
+SELECT f.entity, f.source_rows, round(extract(epoch FROM f.finished_at - f.started_at)::numeric, 2),
+       i.source_rows, round(extract(epoch FROM i.finished_at - i.started_at)::numeric, 2)
+  FROM ferry.entity_runs f JOIN ferry.entity_runs i ON i.entity = f.entity AND i.run_id = 'incr'
+ WHERE f.run_id = 'full' ORDER BY f.started_at;
+SQL
+q1 -d inc_dst -F ' | ' <<'SQL' | sed 's/^/| /; s/$/ |/'
+SELECT 'all steps', sum(f.source_rows), round(sum(extract(epoch FROM f.finished_at - f.started_at))::numeric, 2),
+       sum(i.source_rows), round(sum(extract(epoch FROM i.finished_at - i.started_at))::numeric, 2)
+  FROM ferry.entity_runs f JOIN ferry.entity_runs i ON i.entity = f.entity AND i.run_id = 'incr'
+ WHERE f.run_id = 'full';
+SQL
