@@ -56,6 +56,8 @@ typedef struct load_ctx
 	ferry_value *vals;
 	char *fatal;              /* set when a target error must stop the load */
 
+	bool idmap_upsert;        /* id map inserts with ON CONFLICT (mappings may exist) */
+
 	/* a tree: rows whose parent is rejected are rejected too */
 	int parent_idx;           /* the parent column, -1 if not a tree */
 	uuidset *gone;            /* uuids of the rows this load rejected */
@@ -826,14 +828,55 @@ record_id_map(load_ctx *c)
 	if (n > 0)
 	{
 		const char *params[4] = {c->spec->entity, c->spec->run, buf_cstr(&keys), buf_cstr(&uuids)};
-		PGresult *res = pg_query(c->conn,
-								 "INSERT INTO ferry.id_map (entity, legacy_id, uuid, run_id) "
-								 "SELECT $1, k, u, $2 FROM unnest($3::text[], $4::uuid[]) AS t(k, u) "
-								 "ON CONFLICT (entity, legacy_id) DO NOTHING",
-								 4, params);
+		const char *insert = "INSERT INTO ferry.id_map (entity, legacy_id, uuid, run_id) "
+			"SELECT $1, k, u, $2 FROM unnest($3::text[], $4::uuid[]) AS t(k, u)";
 
-		ok = res != NULL;
-		PQclear(res);
+		/*
+		 * New rows have no mapping yet: a plain insert costs half of an
+		 * ON CONFLICT one.  Should a mapping exist all the same (a table
+		 * emptied by hand, a replayed load), the batch's insert is undone
+		 * and done again with ON CONFLICT, and so are all the later ones.
+		 */
+		if (!c->idmap_upsert)
+		{
+			PGresult *res;
+
+			ok = exec_ok(c, "SAVEPOINT ferry_id_map");
+			res = ok ? PQexecParams(c->conn, insert, 4, NULL, params, NULL, NULL, 0) : NULL;
+			if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+				ok = exec_ok(c, "RELEASE SAVEPOINT ferry_id_map");
+			else if (res)
+			{
+				const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+				if (state && strcmp(state, "23505") == 0)
+				{
+					log_info("%s: some rows already have an id mapping: mappings are kept as they are",
+							 c->spec->entity);
+					c->idmap_upsert = true;
+					ok = exec_ok(c, "ROLLBACK TO SAVEPOINT ferry_id_map") &&
+						exec_ok(c, "RELEASE SAVEPOINT ferry_id_map");
+				}
+				else
+				{
+					log_error("target: %s", pg_errmsg(c->conn, res));
+					ok = false;
+				}
+			}
+			PQclear(res);
+		}
+		if (ok && c->idmap_upsert)
+		{
+			buf sql;
+
+			buf_init(&sql, 256);
+			buf_printf(&sql, "%s ON CONFLICT (entity, legacy_id) DO NOTHING", insert);
+			PGresult *res = pg_query(c->conn, buf_cstr(&sql), 4, params);
+
+			ok = res != NULL;
+			PQclear(res);
+			buf_free(&sql);
+		}
 	}
 	buf_free(&keys);
 	buf_free(&uuids);
@@ -1311,6 +1354,7 @@ prepare(load_ctx *c)
 	if (!check_columns(c))
 		return false;
 	c->staged = s->mode != LOAD_INSERT;
+	c->idmap_upsert = s->mode != LOAD_INSERT;
 	if (c->staged)
 	{
 		buf_init(&b, 256);

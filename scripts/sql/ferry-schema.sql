@@ -72,14 +72,17 @@ create table if not exists ferry.checkpoints (
 );
 
 -- legacy key -> UUID of every row ferry loaded, and the run that first loaded it
+-- (byte-wise collation: nothing sorts these keys for people, and every
+-- loaded row inserts one into the primary key index)
 create table if not exists ferry.id_map (
-    entity          text not null,
-    legacy_id       text not null,
+    entity          text collate "C" not null,
+    legacy_id       text collate "C" not null,
     uuid            uuid not null,
     run_id          text not null,
     primary key (entity, legacy_id)
 );
-create index if not exists id_map_run_idx on ferry.id_map (run_id, entity);
+-- no index on run_id: it would cost every loaded row a third of its id map
+-- insert; a rollback finds a run's rows through the primary key's entity prefix
 
 -- rows set aside (disposition 'rejected') and rows loaded under a documented
 -- policy after an anomaly (disposition 'repaired'), with their original values
@@ -125,6 +128,7 @@ create table if not exists ferry.schema_changes (
 );
 
 -- bring a schema made by an earlier version up to date
+drop index if exists ferry.id_map_run_idx;
 alter table ferry.runs add column if not exists workdir text;
 alter table ferry.runs add column if not exists spool boolean not null default false;
 alter table ferry.checkpoints add column if not exists complete boolean not null default false;
