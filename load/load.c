@@ -166,9 +166,25 @@ row_json(load_ctx *c, const ferry_value *vals, int n, const int *idx, buf *out)
 			buf_putc(out, ',');
 		buf_json_string(out, name, strlen(name));
 		buf_putc(out, ':');
-		value_to_json(&vals[i], out);
+		/* password hashes stay in the destination, never in rejects or logs */
+		if (strcasestr(name, "password") && vals[i].t != FV_NULL)
+			buf_puts(out, "\"[redacted]\"");
+		else
+			value_to_json(&vals[i], out);
 	}
 	buf_putc(out, '}');
+}
+
+/* a reject event, its key as a JSON string */
+static void
+reject_event(const char *key, const char *reason)
+{
+	buf k;
+
+	buf_init(&k, 32);
+	buf_json_string(&k, key ? key : "", key ? strlen(key) : 0);
+	event_emit("reject", "\"key\":%s,\"reason\":\"%s\"", buf_cstr(&k), reason);
+	buf_free(&k);
 }
 
 static void
@@ -458,7 +474,7 @@ reject_row(load_ctx *c, int row, const char *reason, const char *detail)
 	add_reject(c, "load", reason, detail, *key ? key : NULL, "rejected", &json);
 	buf_free(&json);
 	c->stats->rejected++;
-	event_emit("reject", "\"key\":\"%s\",\"reason\":\"%s\"", *key ? key : "", reason);
+	reject_event(key, reason);
 }
 
 /* ---- trees: the subtree of a rejected row ---- */
@@ -1127,7 +1143,7 @@ precheck_row(load_ctx *c, const ferry_value *vals)
 				vals[c->uuid_idx].u.s.len == 36)
 				uuidset_add(c->gone, vals[c->uuid_idx].u.s.p);
 			c->stats->rejected++;
-			event_emit("reject", "\"key\":\"%s\",\"reason\":\"%s\"", key.len ? key.data : "", reason);
+			reject_event(key.len ? key.data : NULL, reason);
 			row = NULL;
 		}
 		else
@@ -1421,6 +1437,7 @@ cleanup(load_ctx *c)
 int
 load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *stats)
 {
+	int64_t load_started = now_us();
 	load_ctx c;
 	ferry_record rec;
 	int got = 0;
@@ -1522,8 +1539,9 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 	progress_done((int64_t) stats->loaded);
 	event_emit("load_end", "\"exit\":%d,\"loaded\":%" PRIu64 ",\"rejected\":%" PRIu64
 			   ",\"passed_rejects\":%" PRIu64 ",\"notes\":%" PRIu64 ",\"batches\":%" PRIu64
-			   ",\"splits\":%" PRIu64, code, stats->loaded, stats->rejected,
-			   stats->passed_rejects, stats->notes, stats->batches, stats->splits);
+			   ",\"splits\":%" PRIu64 ",\"ms\":%lld", code, stats->loaded, stats->rejected,
+			   stats->passed_rejects, stats->notes, stats->batches, stats->splits,
+			   (long long) ((now_us() - load_started) / 1000));
 	cleanup(&c);
 	return code;
 }

@@ -459,6 +459,7 @@ main(int argc, char **argv)
 
 	ferry_output *out = cli_open_output(&common);
 	transform_stats st;
+	int64_t started = now_us();
 	event_emit("transform_start", "\"fixup\":%s", spec.fixup ? "true" : "false");
 	int code = transform_stream(&spec, r, out, common.run, &st);
 
@@ -468,9 +469,11 @@ main(int argc, char **argv)
 		out_abort(out);
 	if (code == FERRY_EXIT_OK)
 	{
-		event_emit("transform_end", "\"rows_in\":%llu,\"rows_out\":%llu,\"rejected\":%llu,\"noted\":%llu",
+		event_emit("transform_end", "\"rows_in\":%llu,\"rows_out\":%llu,\"rejected\":%llu,\"noted\":%llu,"
+				   "\"ms\":%lld",
 				   (unsigned long long) st.rows_in, (unsigned long long) st.rows_out,
-				   (unsigned long long) st.rejected, (unsigned long long) st.noted);
+				   (unsigned long long) st.rejected, (unsigned long long) st.noted,
+				   (long long) ((now_us() - started) / 1000));
 		log_info("%llu rows in, %llu out, %llu rejected, %llu noted",
 				 (unsigned long long) st.rows_in, (unsigned long long) st.rows_out,
 				 (unsigned long long) st.rejected, (unsigned long long) st.noted);
