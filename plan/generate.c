@@ -1517,7 +1517,15 @@ build_columns(gen *g, gen_entity *e)
 
 		if (te && te != e)
 		{
-			strv_push(&e->pe.ndepends, &e->pe.depends, te->name);
+			/*
+			 * Checked like a reference: with foreign-key checks off during the
+			 * load, a row whose twin was rejected (a user whose auth.users row
+			 * could not load) must be rejected too, not loaded dangling.
+			 */
+			if (e->pe.nkey == 1)
+				add_ref(e, e->pe.key[0], te->name, REF_CHECK, MISSING_REJECT);
+			else
+				strv_push(&e->pe.ndepends, &e->pe.depends, te->name);
 			if (te->src == s)
 				note(e, "%s.%s references %s: both come from %s and share its keyspace, so "
 					 "the UUIDs are equal", d->name, d->cols[uuidcol].name, te->name, s->qname);
