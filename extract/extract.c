@@ -15,8 +15,8 @@
 #include "pgconn.h"
 
 /* the incremental condition over q: changed, change time unknown, or a new key */
-static void
-append_changed(buf *b, const extract_spec *spec)
+void
+extract_append_changed(buf *b, const extract_spec *spec)
 {
 	buf_printf(b, "((%s) >= ", spec->incremental);
 	pg_append_literal(b, spec->since);
@@ -63,7 +63,7 @@ append_tree_changes(buf *b, const extract_spec *spec)
 	append_query(b, spec->query);
 	buf_printf(b, "), changed AS (SELECT q.%s AS k, q.%s AS p FROM src AS q WHERE ",
 			   key.data, parent.data);
-	append_changed(b, spec);
+	extract_append_changed(b, spec);
 	buf_printf(b, "),\nup(k) AS (SELECT p FROM changed WHERE p IS NOT NULL"
 			   " UNION SELECT s.%s FROM src AS s JOIN up ON s.%s = up.k WHERE s.%s IS NOT NULL),\n"
 			   "down(k) AS (SELECT k FROM changed"
@@ -82,7 +82,20 @@ extract_sql(const extract_spec *spec)
 	bool incremental = spec->incremental && spec->since;
 
 	buf_init(&b, 512);
-	if (incremental && spec->tree_parent && spec->nkey == 1)
+	if (incremental && spec->tree_keys)
+	{
+		/* the rows tree_read_keys chose: changed, their ancestors and descendants */
+		buf_puts(&b, "SELECT * FROM (\n");
+		append_query(&b, spec->query);
+		buf_puts(&b, ") AS q WHERE q.");
+		pg_append_ident(&b, spec->key[0]);
+		buf_puts(&b, " = ANY (");
+		pg_append_literal(&b, spec->tree_keys);
+		buf_puts(&b, "::bigint[])");
+		where = true;
+		incremental = false;
+	}
+	else if (incremental && spec->tree_parent && spec->nkey == 1)
 	{
 		append_tree_changes(&b, spec);
 		where = true;
@@ -110,7 +123,7 @@ extract_sql(const extract_spec *spec)
 	if (incremental)
 	{
 		buf_printf(&b, "\n%s ", where ? "AND" : "WHERE");
-		append_changed(&b, spec);
+		extract_append_changed(&b, spec);
 		where = true;
 	}
 	if (spec->order_by_key && spec->nkey > 0)

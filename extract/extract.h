@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <libpq-fe.h>
 
+#include "buf.h"
 #include "stream.h"
 
 typedef struct extract_spec
@@ -22,6 +23,8 @@ typedef struct extract_spec
 	const char *max_key;      /* with incremental: also rows with key > this */
 	const char *tree_parent;  /* a tree's parent column: an incremental read adds the
 							   * changed rows' ancestors and descendants */
+	const char *tree_keys;    /* those rows' keys, a bigint[] literal (treeread.c), or NULL
+							   * for a recursive query on the source */
 	long long limit;          /* -1: no limit */
 	long long expected;       /* row estimate for progress, -1 if unknown */
 } extract_spec;
@@ -38,5 +41,7 @@ int extract_run(PGconn *conn, const extract_spec *spec, ferry_header *header,
 
 /* the full SELECT statement extract_run would COPY */
 char *extract_sql(const extract_spec *spec);
+/* the incremental condition (changed since, unknown, new key) over alias q */
+void extract_append_changed(buf *b, const extract_spec *spec);
 
 #endif

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "exitcode.h"
 #include "extract.h"
+#include "treeread.h"
 #include "log.h"
 #include "pgconn.h"
 #include "plan.h"
@@ -381,6 +382,21 @@ main(int argc, char **argv)
 		if (!pg_exec(conn, buf_cstr(&s)))
 			exit(FERRY_EXIT_SOURCE);
 		buf_free(&s);
+	}
+
+	/* an incremental read of a tree: the closure of the changed rows, in memory */
+	buf tree_keys;
+
+	buf_init(&tree_keys, 64);
+	if (spec.incremental && spec.since && spec.tree_parent && spec.nkey == 1)
+	{
+		long long n = 0;
+		int rc = tree_read_keys(conn, &spec, &tree_keys, &n);
+
+		if (rc < 0)
+			exit(FERRY_EXIT_SOURCE);
+		if (rc == 1)
+			spec.tree_keys = tree_keys.data;
 	}
 
 	if (count_only)
