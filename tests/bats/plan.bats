@@ -384,7 +384,8 @@ each_fixture() {
 	assert_contains "coalesce(m.prefs, '{}') AS prefs"
 	assert_contains "coalesce(m.phone, '') AS phone"
 	assert_contains "s.date_joined AS created_at"
-	[ "$(ferry-plan get "$p" profiles depends)" = auth.users ]
+	# the key is also auth.users' key: checked against the users loaded (FK checks are off)
+	[ "$(ferry-plan get "$p" profiles check)" = "legacy_user_id auth.users reject" ]
 	[ "$(ferry-plan get "$p" profiles keyspace)" = auth_user ]
 	[ "$(ferry-plan get "$p" auth.users keyspace)" = auth_user ]
 	[ "$(ferry-plan get "$p" auth.users key)" = legacy_user_id ]
