@@ -376,7 +376,7 @@ apply_sql(load_ctx *c)
 		pg_append_ident(b, h->cols[c->uuid_idx].name);
 		return buf_cstr(b);
 	}
-	buf_printf(b, "INSERT INTO %s %s SELECT %s FROM pg_temp.ferry_stage",
+	buf_printf(b, "INSERT INTO %s AS t %s SELECT %s FROM pg_temp.ferry_stage",
 			   c->target_sql, c->columns_sql, c->columns_list);
 	if (s->mode == LOAD_SKIP)
 		buf_puts(b, " ON CONFLICT DO NOTHING");
@@ -413,6 +413,39 @@ apply_sql(load_ctx *c)
 			/* nothing but the key: keep the row as it is */
 			b->len -= strlen(" DO UPDATE SET ");
 			buf_puts(b, " DO NOTHING");
+		}
+		else
+		{
+			/*
+			 * Only rows whose values differ are written: an incremental run
+			 * reads some rows again that did not change (whole tables without
+			 * a change time, a tree's context), and rewriting them would cost
+			 * a new row version, index entries and WAL each.
+			 */
+			buf_puts(b, " WHERE (");
+			first = true;
+			for (int pass = 0; pass < 2; pass++)
+			{
+				if (pass)
+					buf_puts(b, ") IS DISTINCT FROM (");
+				first = true;
+				for (int i = 0; i < c->nload; i++)
+				{
+					const char *name = h->cols[c->load_idx[i]].name;
+					bool is_conflict = false;
+
+					for (int k = 0; k < s->nconflict; k++)
+						is_conflict |= strcmp(name, s->conflict[k]) == 0;
+					if (is_conflict)
+						continue;
+					if (!first)
+						buf_puts(b, ", ");
+					first = false;
+					buf_puts(b, pass ? "EXCLUDED." : "t.");
+					pg_append_ident(b, name);
+				}
+			}
+			buf_putc(b, ')');
 		}
 	}
 	return buf_cstr(b);

@@ -134,12 +134,19 @@ SQL
 @test "only those rows were written: every other row of the destination is untouched (same xmin)" {
 	local e written loaded
 	for e in $(ferry-plan order "$DEMO_PLAN" | grep -v :); do
-		# rows new or rewritten since the full run
+		# rows new or rewritten since the full run: at most the rows loaded, as a
+		# row read again with the same values is not written again
 		written=$(comm -13 "$BATS_FILE_TMPDIR/xmin.before" "$BATS_FILE_TMPDIR/xmin.after" | grep -c "^$e " || true)
 		loaded=$(q1 -d in_dst -c "SELECT loaded_rows FROM ferry.entity_runs WHERE run_id = 'inc' AND entity = '$e'")
 		echo "$e: $written rows written, $loaded loaded"
-		[ "$written" -eq "$loaded" ]
+		[ "$written" -le "$loaded" ]
+		# every changed entity's rows were written (demo-changes.sql touches these)
+		case $e in
+		orders|patients|invoices|comments) [ "$written" -gt 0 ] ;;
+		esac
 	done
+	# nothing of auth_user changed: its whole read (no change time) writes nothing
+	[ "$(comm -13 "$BATS_FILE_TMPDIR/xmin.before" "$BATS_FILE_TMPDIR/xmin.after" | grep -c "^auth.users " || true)" -eq 0 ]
 	# the id map has the new rows only, under the incremental run
 	[ "$(q1 -d in_dst -c "SELECT string_agg(entity || ':' || n, ',' ORDER BY entity) FROM (SELECT entity, count(*) n
 		FROM ferry.id_map WHERE run_id = 'inc' GROUP BY entity) x")" = \
