@@ -126,6 +126,15 @@ extract_sql(const extract_spec *spec)
 		extract_append_changed(&b, spec);
 		where = true;
 	}
+	else if (!spec->incremental && spec->max_key && spec->nkey == 1)
+	{
+		/* no change time: an incremental read takes the new keys only */
+		buf_printf(&b, "\n%s q.", where ? "AND" : "WHERE");
+		pg_append_ident(&b, spec->key[0]);
+		buf_puts(&b, " > ");
+		pg_append_literal(&b, spec->max_key);
+		where = true;
+	}
 	if (spec->order_by_key && spec->nkey > 0)
 	{
 		buf_puts(&b, "\nORDER BY ");

@@ -71,7 +71,8 @@ usage(int code)
 			"      --since TS          incremental: rows changed at or after TS (and rows whose\n"
 			"                          change time is NULL); needs the plan's incremental expression\n"
 			"                          or --incremental EXPR\n"
-			"      --max-key K         incremental: also rows whose key is greater than K\n"
+			"      --max-key K         incremental: also rows whose key is greater than K; without\n"
+			"                          an incremental expression, only those (new rows)\n"
 			"      --limit N           at most N rows\n"
 			"      --count             print the number of rows the query returns, and exit\n"
 			"      --export-snapshot FILE  export a snapshot, write \"ID<TAB>SOURCE_TIME\" to FILE,\n"
@@ -274,7 +275,8 @@ main(int argc, char **argv)
 		query = e->extract_sql;
 		spec.nkey = e->nkey;
 		spec.key = e->key;
-		if (!spec.incremental)
+		/* "incremental keys": an append-only entity, read by new keys (--max-key) */
+		if (!spec.incremental && e->incremental && strcmp(e->incremental, "keys") != 0)
 			spec.incremental = e->incremental;
 		if (e->tree)
 			spec.tree_parent = e->tree->parent_column;

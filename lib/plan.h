@@ -33,7 +33,8 @@
  *                                    holds an entity name, IDCOL a legacy key of it
  *     depends     ENTITY...          extra ordering constraints
  *     incremental EXPR               SQL over the extract query's columns (alias q)
- *                                    telling when a row last changed
+ *                                    telling when a row last changed; "keys": the
+ *                                    entity is append-only, new keys are its changes
  *     conflict    COL[,COL...]       unique columns for upserts (default: key)
  *     repair      COL VALUE          when the destination refuses a value of COL (it does
  *                                    not parse, or breaks NOT NULL), load VALUE (or NULL)

@@ -101,6 +101,7 @@ create table if not exists ferry.rejects (
     created_at      timestamptz not null default now()
 );
 create index if not exists rejects_run_idx on ferry.rejects (run_id, entity);
+create index if not exists rejects_key_idx on ferry.rejects (entity, legacy_id);
 
 -- every event of every stage (start, batch, reject, end ...)
 create table if not exists ferry.audit_log (
