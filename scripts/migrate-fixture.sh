@@ -31,3 +31,8 @@ ferry init
 ferry run --plan "$plan"
 ferry verify --plan "$plan"
 echo "migrate-fixture: $fixture at scale $scale migrated and verified" >&2
+
+# the dispatch fixture's comment catalogue, id by id (needs the fixture's README)
+if [ -f "$fixture/README.md" ] && grep -q dispatch_comment "$fixture/legacy-schema.sql"; then
+	FERRY_SHARED=$(cd "$fixture/../.." && pwd) "$top/tests/fixtures/dispatch-comments.sh" "$scale"
+fi

@@ -294,10 +294,3 @@ transform_with() {
 		AND NOT EXISTS (SELECT 1 FROM comments p WHERE p.id = c.parent_id)"
 	[ "$output" -eq 0 ]
 }
-
-@test "shared fixture (scale 1): every comment migrated or reported" {
-	shared_fixture || skip "FERRY_SHARED is not set"
-	run "$FERRY_REPO/tests/fixtures/dispatch-comments.sh" 1
-	echo "$output"
-	[ "$status" -eq 0 ]
-}
