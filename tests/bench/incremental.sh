@@ -5,6 +5,9 @@
 #
 #   tests/bench/incremental.sh build/release 10
 #   JOBS=4 tests/bench/incremental.sh build/release 100    both runs with -j 4
+#   FIXTURE=dispatch tests/bench/incremental.sh build/release 100
+#       the shared dispatch fixture (../shared) with examples/dispatch.plan
+#       and tests/bench/dispatch-changes.sql
 #
 # On a throwaway server (tests/pgserver.sh): the demo legacy database at
 # SCALE (default 10) and its empty destination; a full run; the changes; an
@@ -34,10 +37,21 @@ q1() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
+if [ "${FIXTURE:-demo}" = dispatch ]; then
+	fixture=$(cd "$top/../shared/fixtures/dispatch" && pwd)
+	plan=$top/examples/dispatch.plan
+	changes=$top/tests/bench/dispatch-changes.sql
+	min=99.5
+else
+	fixture=$top/examples/demo
+	plan=$top/examples/demo.plan
+	changes=$top/tests/fixtures/demo-changes.sql
+	min=99
+fi
 createdb inc_src
-q -d inc_src -v scale="$scale" -f "$top/examples/demo/legacy-schema.sql" -f "$top/examples/demo/legacy-data.sql" >/dev/null
+q -d inc_src -v scale="$scale" -f "$fixture/legacy-schema.sql" -f "$fixture/legacy-data.sql" >/dev/null
 createdb inc_dst
-q -d inc_dst -f "$top/examples/demo/destination-schema.sql" >/dev/null
+q -d inc_dst -f "$fixture/destination-schema.sql" >/dev/null
 export FERRY_SOURCE=dbname=inc_src FERRY_TARGET=dbname=inc_dst
 mkdir -p "$work/runs"
 cd "$work/runs"
@@ -47,14 +61,14 @@ run() {
 	local id=$1 t0 t1
 	shift
 	t0=$(now)
-	ferry run -q --plan "$top/examples/demo.plan" --min-success 99 -j "$jobs" --run-id "$id" "$@" >"$id.out" 2>&1 ||
+	ferry run -q --plan "$plan" --min-success "$min" -j "$jobs" --run-id "$id" "$@" >"$id.out" 2>&1 ||
 		{ cat "$id.out" >&2; exit 1; }
 	t1=$(now)
 	elapsed "$t0" "$t1"
 }
 
 full=$(run full)
-q -d inc_src -f "$top/tests/fixtures/demo-changes.sql"
+q -d inc_src -f "$changes" >/dev/null
 incr=$(run incr --incremental)
 
 jflag=
@@ -62,12 +76,12 @@ jflag=
 rows() { q1 -d inc_dst -c "SELECT source_rows || ' read, ' || loaded_rows || ' written' FROM ferry.runs WHERE run_id = '$1'"; }
 
 cat <<EOF
-## Scale $scale ($(q1 -d inc_src -c "SELECT to_char(sum(n_live_tup), 'FM999,999,999') FROM pg_stat_user_tables") legacy rows)
+## ${FIXTURE:-demo}, scale $scale ($(q1 -d inc_src -c "SELECT to_char(sum(n_live_tup), 'FM999,999,999') FROM pg_stat_user_tables") legacy rows)
 
 | run | command | wall time | rows |
 | --- | --- | --- | --- |
-| full | \`ferry run --plan examples/demo.plan$jflag\` | ${full} s | $(rows full) |
-| incremental | \`ferry run --plan examples/demo.plan$jflag --incremental\` | ${incr} s | $(rows incr) |
+| full | \`ferry run --plan ${plan#$top/}$jflag\` | ${full} s | $(rows full) |
+| incremental | \`ferry run --plan ${plan#$top/}$jflag --incremental\` | ${incr} s | $(rows incr) |
 
 Incremental / full: $(awk -v a="$incr" -v b="$full" 'BEGIN { printf "%.0f %% of the time (%.0f %% less)", 100 * a / b, 100 - 100 * a / b }').
 
