@@ -167,6 +167,15 @@ entity_keys(keys_ctx *kc, const plan_entity *e)
 	return kc->cache[i];
 }
 
+/* a ref's keys, loaded when its first value comes */
+static keyset *
+ref_keys(void *ctx, const char *entity)
+{
+	keys_ctx *kc = ctx;
+
+	return entity_keys(kc, plan_find(kc->p, entity));
+}
+
 static keyset *
 poly_keys(void *ctx, int entity)
 {
@@ -246,8 +255,11 @@ spec_from_plan(transform_spec *s, const plan *p, const plan_entity *e, keys_ctx 
 		r->kind = pr->kind;
 		r->on_missing = pr->on_missing;
 		/* a deferred column is checked in the fix-up step, when its target is loaded */
-		if (pr->kind != REF_DEFER || s->fixup)
-			r->keys = entity_keys(kc, t);
+		if ((pr->kind != REF_DEFER || s->fixup) && kc->conn)
+		{
+			r->load_keys = ref_keys;
+			r->load_ctx = kc;
+		}
 	}
 	/* a tree's own keys (with depths) are read by tree_options_load */
 	if (e->poly)

@@ -426,6 +426,8 @@ map_row(tf_ctx *c, const ferry_value *in)
 			c->out[o] = fv_null();
 			continue;
 		}
+		if (r->keys == NULL && r->load_keys && in[r->in].t != FV_NULL)
+			((tf_ref *) r)->keys = r->load_keys(r->load_ctx, r->entity);
 		ok = map_ref(c, r->column, r->entity, r->keyspace, r->kind, r->on_missing, r->keys,
 					 &in[r->in], &c->out[o], c->uuids[i]);
 	}

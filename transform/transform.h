@@ -36,6 +36,13 @@ typedef struct tf_ref
 	ref_kind kind;           /* REF_UUID, REF_CHECK or REF_DEFER */
 	missing_policy on_missing;
 	keyset *keys;            /* that entity's keys in the destination; NULL: unchecked */
+	/*
+	 * Loads keys when the first value needs them (then keys is set): a
+	 * stream with no row, as an incremental run often has, reads no key
+	 * set.  NULL: keys is what it is.
+	 */
+	keyset *(*load_keys)(void *load_ctx, const char *entity);
+	void *load_ctx;
 	int in;                  /* input column index (set by transform_prepare) */
 } tf_ref;
 
