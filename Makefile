@@ -5,6 +5,7 @@
 #   make bench [SCALE=N] benchmark against a raw COPY pipe (not part of check)
 #   make install PREFIX=/usr/local
 #   make FLAVOR=asan     sanitizer build (build/asan/bin)
+#   make fuzz [FUZZ_SECONDS=300]  run the libFuzzer targets (stream reader, plan parser)
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -27,7 +28,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS
 LDLIBS     := $(PKG_LIBS) -lpthread -lm
 
 B          := build/$(FLAVOR)
-PROGRAMS   := extract transform load verify plan cat
+PROGRAMS   := extract transform load verify plan cat conninfo
 BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
@@ -36,7 +37,7 @@ UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 SCRIPTS    := $(wildcard scripts/ferry scripts/ferry-*)
 MANPAGES   := $(wildcard man/*.[1-8])
 
-.PHONY: all check unit bench install clean deps demo
+.PHONY: all check unit bench install clean deps demo fuzz fuzzers
 all: $(BINS)
 
 $(B)/%.o: %.c
@@ -73,6 +74,7 @@ deps:
 check:
 	scripts/install-deps.sh
 	$(MAKE) --no-print-directory FLAVOR=asan all unit
+	$(MAKE) --no-print-directory fuzzers
 	tests/run.sh build/asan
 
 bench:
@@ -96,5 +98,53 @@ install: all
 
 clean:
 	rm -rf build
+
+# ---- fuzzing (issue 9) ----
+# libFuzzer targets for the stream reader and the plan parser
+# (tests/fuzz/fuzz_*.c), built with clang, ASan and UBSan over lib/
+# compiled again for this flavour in build/fuzz/.
+#   make fuzzers                  build/fuzz/fuzz_stream, build/fuzz/fuzz_plan
+#   make fuzz [FUZZ_SECONDS=300]  run each for that long on a copy of its seed
+#                                 corpus (tests/fuzz/corpus/*, never written to):
+#                                 build/fuzz/corpus-*/ keeps what the run found,
+#                                 build/fuzz/crash-* a failing input
+# make check runs them briefly (tests/bats/fuzz.bats).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FZ           := build/fuzz
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) -Ilib $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/%.o)
+FUZZ_NAMES   := stream plan
+FUZZERS      := $(FUZZ_NAMES:%=$(FZ)/fuzz_%)
+
+$(FZ)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FZ)/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FZ)/lib/libferry.a: $(FUZZ_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(FZ)/fuzz_%: $(FZ)/tests/fuzz/fuzz_%.o $(FZ)/lib/libferry.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# kept, not removed as intermediate files
+.SECONDARY: $(FUZZ_NAMES:%=$(FZ)/tests/fuzz/fuzz_%.o)
+
+fuzzers: $(FUZZERS)
+
+fuzz: fuzzers
+	@set -e; for f in $(FUZZ_NAMES); do \
+		rm -rf $(FZ)/corpus-$$f; mkdir -p $(FZ)/corpus-$$f; \
+		cp tests/fuzz/corpus/$$f/* $(FZ)/corpus-$$f/; \
+		echo "fuzz_$$f: $(FUZZ_SECONDS) s from tests/fuzz/corpus/$$f, in $(FZ)/corpus-$$f"; \
+		$(FZ)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
+			-artifact_prefix=$(FZ)/crash-$$f- $(FZ)/corpus-$$f; \
+	done
+# ---- end of fuzzing ----
 
 -include $(shell find build -name '*.d' 2>/dev/null)
