@@ -49,6 +49,21 @@ cli_common_option(cli_common *c, int opt, const char *arg, void (*usage)(int))
 			if (c->verbosity < 1)
 				c->verbosity = 1;
 			return true;
+		case OPT_NO_PROGRESS:
+			progress_configure(true, 0, true);
+			return true;
+		case OPT_PROGRESS_EVERY:
+		{
+			char *end;
+			double every = strtod(arg, &end);
+
+			if (*end || end == arg || !(every > 0) || every > 86400)
+				die(FERRY_EXIT_USAGE, "option --progress-every needs seconds (> 0), not \"%s\"", arg);
+			progress_configure(false, every, false);
+			if (c->verbosity < 1)
+				c->verbosity = 1;
+			return true;
+		}
 		case 'q':
 			c->verbosity = -1;
 			return true;

@@ -7,6 +7,7 @@
  *   --run ID              run id written into headers and events
  *   --log FILE            JSON-lines events (default $FERRY_LOG)
  *   -q, --quiet / -v, --verbose (repeatable) / --progress
+ *   --no-progress / --progress-every SECONDS
  *   -h, --help / --version
  */
 #ifndef FERRY_CLI_H
@@ -27,6 +28,8 @@ enum
 	OPT_RUN,
 	OPT_LOG,
 	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+	OPT_PROGRESS_EVERY,
 	OPT_VERSION
 };
 
@@ -50,6 +53,8 @@ typedef struct cli_common
 	{"run", required_argument, NULL, OPT_RUN}, \
 	{"log", required_argument, NULL, OPT_LOG}, \
 	{"progress", no_argument, NULL, OPT_PROGRESS}, \
+	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS}, \
+	{"progress-every", required_argument, NULL, OPT_PROGRESS_EVERY}, \
 	{"quiet", no_argument, NULL, 'q'}, \
 	{"verbose", no_argument, NULL, 'v'}, \
 	{"help", no_argument, NULL, 'h'}, \
@@ -64,6 +69,9 @@ typedef struct cli_common
 	"      --run ID           run id for stream headers and events\n" \
 	"      --log FILE         append JSON-lines events to FILE (default $FERRY_LOG)\n" \
 	"      --progress         print progress lines on stderr\n" \
+	"      --progress-every S a progress line every S seconds when stderr is not a\n" \
+	"                         terminal (redrawn in place on one), no final line\n" \
+	"      --no-progress      no progress lines, even on a terminal\n" \
 	"  -q, --quiet            errors only;  -v, --verbose: more detail\n" \
 	"  -h, --help             this help;    --version: print the version\n" \
 	"Exit codes: 0 ok, 1 internal error, 2 usage, 3 source, 4 target, 5 bad input\n" \

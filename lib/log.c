@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ static int64_t progress_started;
 static int64_t progress_last;
 static bool progress_tty;
 static bool progress_shown;
+static bool progress_off;                      /* --no-progress */
+static bool progress_no_final;                 /* --progress-every: the caller prints the summary */
+static int64_t progress_plain_every = 5000000; /* lines when stderr is not a terminal */
 
 void
 log_init(const char *name)
@@ -124,6 +128,15 @@ now_us(void)
 /* ---- progress ---- */
 
 void
+progress_configure(bool off, double plain_every_s, bool final_line)
+{
+	progress_off = off;
+	if (plain_every_s > 0)
+		progress_plain_every = (int64_t) (plain_every_s * 1e6);
+	progress_no_final = !final_line;
+}
+
+void
 progress_start(const char *what, int64_t expected)
 {
 	progress_what = what;
@@ -165,10 +178,10 @@ progress_update(int64_t done)
 {
 	bool show = level >= LOG_PROGRESS || (progress_tty && level >= LOG_WARN);
 
-	if (!show)
+	if (!show || progress_off)
 		return;
 	int64_t now = now_us();
-	int64_t every = progress_tty ? 500000 : 5000000;
+	int64_t every = progress_tty ? 500000 : progress_plain_every;
 
 	if (now - progress_last < every)
 		return;
@@ -179,6 +192,20 @@ progress_update(int64_t done)
 void
 progress_done(int64_t done)
 {
+	if (progress_off)
+		return;
+	if (progress_no_final)
+	{
+		/* the caller says how it ended: only take the live line away */
+		if (progress_shown && progress_tty)
+		{
+			ssize_t ignored = write(STDERR_FILENO, "\r\033[K", 4);
+
+			(void) ignored;
+		}
+		progress_shown = false;
+		return;
+	}
 	if (progress_shown && progress_tty)
 	{
 		ssize_t ignored = write(STDERR_FILENO, "\r", 1);
@@ -251,6 +278,17 @@ event_emit(const char *event, const char *fields_fmt, ...)
 		va_start(ap, fields_fmt);
 		buf_vprintf(&b, fields_fmt, ap);
 		va_end(ap);
+	}
+	size_t elen = strlen(event);
+
+	if (elen > 4 && strcmp(event + elen - 4, "_end") == 0)
+	{
+		/* the end of a stage: its peak memory and the bytes it moved */
+		struct rusage ru;
+		long rss_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+
+		buf_printf(&b, ",\"max_rss_kb\":%ld,\"bytes_in\":%llu,\"bytes_out\":%llu", rss_kb,
+				   (unsigned long long) io_bytes_in, (unsigned long long) io_bytes_out);
 	}
 	buf_puts(&b, "}\n");
 	/* O_APPEND and one write per line: concurrent stages never interleave */

@@ -48,6 +48,13 @@ _Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf,
  * every 500 ms.  progress_done() prints the final line.
  */
 void progress_start(const char *what, int64_t expected);
+/*
+ * off: no progress at all (--no-progress).  plain_every_s > 0: the
+ * interval of the lines when stderr is not a terminal (default 5 s; on a
+ * terminal the line is redrawn every 500 ms).  final_line false: at the
+ * end the live line is only erased, no summary line (the driver prints one).
+ */
+void progress_configure(bool off, double plain_every_s, bool final_line);
 void progress_update(int64_t done);
 void progress_done(int64_t done);
 
@@ -55,6 +62,9 @@ void progress_done(int64_t done);
  * Events: JSON lines {"ts":...,"prog":...,"run":...,"entity":...,
  * "event":NAME, ...fields}.  fields_json is either NULL or the inside of
  * a JSON object, e.g. "\"rows\":1000,\"ms\":12".  No-op without a log file.
+ * An event whose name ends in "_end" (extract_end, load_end ...) also gets
+ * "max_rss_kb" (the process's peak resident memory, getrusage) and
+ * "bytes_in"/"bytes_out" (io_bytes_in/io_bytes_out).
  */
 void event_open(const char *path);   /* NULL: use $FERRY_LOG if set */
 void event_set_context(const char *run, const char *entity);

@@ -16,7 +16,11 @@ create table if not exists ferry.meta (
     key     text primary key,
     value   text not null
 );
-insert into ferry.meta values ('schema_version', '1') on conflict (key) do nothing;
+-- 2: runs.driver_host/driver_pid/attempt_started_at,
+--    entity_runs.expected_rows/attempt_started_at (ferry status, --metrics)
+insert into ferry.meta values ('schema_version', '2')
+on conflict (key) do update set value = excluded.value
+where ferry.meta.value ~ '^[0-9]+$' and ferry.meta.value::int < excluded.value::int;
 
 -- one row per "ferry run" (full or incremental)
 create table if not exists ferry.runs (
@@ -37,7 +41,14 @@ create table if not exists ferry.runs (
     source_rows     bigint,
     loaded_rows     bigint,
     rejected_rows   bigint,
-    success_rate    numeric(7, 4)
+    success_rate    numeric(7, 4),
+    -- the ferry process of the latest attempt (run or resume); while it
+    -- runs, its bookkeeping session holds the advisory lock
+    -- pg_advisory_lock(hashtextextended('ferry run ' || run_id, 0)):
+    -- "ferry status" calls a run 'running' without that lock interrupted
+    driver_host     text,
+    driver_pid      integer,
+    attempt_started_at timestamptz          -- when the latest attempt began
 );
 
 -- one row per entity of a run
@@ -53,6 +64,8 @@ create table if not exists ferry.entity_runs (
     max_key         text,                   -- highest legacy key loaded (incremental)
     started_at      timestamptz,
     finished_at     timestamptz,
+    expected_rows   bigint,                 -- the source's estimate at the start, the count once done
+    attempt_started_at timestamptz,         -- when the latest attempt of the step began
     primary key (run_id, entity)
 );
 
@@ -134,5 +147,10 @@ alter table ferry.runs add column if not exists workdir text;
 alter table ferry.runs add column if not exists spool boolean not null default false;
 alter table ferry.checkpoints add column if not exists complete boolean not null default false;
 alter table ferry.rejects add column if not exists phase text not null default 'load';
+alter table ferry.runs add column if not exists driver_host text;
+alter table ferry.runs add column if not exists driver_pid integer;
+alter table ferry.runs add column if not exists attempt_started_at timestamptz;
+alter table ferry.entity_runs add column if not exists expected_rows bigint;
+alter table ferry.entity_runs add column if not exists attempt_started_at timestamptz;
 
 commit;
