@@ -280,6 +280,8 @@ extract_run(PGconn *conn, const extract_spec *spec, ferry_header *h,
 		/* one row per call, ending with a newline */
 		size_t n = (size_t) len;
 
+		io_bytes_in += n;
+
 		if (n > 0 && line[n - 1] == '\n')
 			n--;
 		if (!copytext_parse_row(line, n, kinds, h->ncols, &scratch, vals, &err))

@@ -100,42 +100,54 @@ split_commas(const char *s, int *n)
 	return out;
 }
 
-/* primary key columns of a table, comma-separated, "" if none */
-static char *
-primary_key_of(PGconn *conn, const char *table)
+/*
+ * the primary key columns of a table, a row each (a name may hold a comma):
+ * their number, -1 on error (logged)
+ */
+static int
+primary_key_of(PGconn *conn, const char *table, char ***key)
 {
-	const char *params[1] = {table};
+	char *qualified = pg_qualified(table);
+	const char *params[1] = {qualified};
 	PGresult *res = pg_query(conn,
-							 "SELECT string_agg(a.attname, ',' ORDER BY k.n) "
+							 "SELECT a.attname "
 							 "FROM pg_index i "
 							 "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
 							 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-							 "WHERE i.indrelid = $1::regclass AND i.indisprimary",
+							 "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n",
 							 1, params);
-	char *key = NULL;
+	int n;
 
+	free(qualified);
 	if (res == NULL)
-		return NULL;
-	key = xstrdup(PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+		return -1;
+	n = PQntuples(res);
+	*key = xcalloc((size_t) n + 1, sizeof **key);
+	for (int i = 0; i < n; i++)
+		(*key)[i] = xstrdup(PQgetvalue(res, i, 0));
 	PQclear(res);
-	return key;
+	return n;
 }
 
 /* planner's row estimate of a table, -1 if unknown */
 static long long
 estimate_rows(PGconn *conn, const char *table)
 {
-	const char *params[1] = {table};
 	PGresult *res;
 	long long n = -1;
 
 	if (table == NULL)
 		return -1;
+
+	char *qualified = pg_qualified(table);
+	const char *params[1] = {qualified};
+
 	res = PQexecParams(conn, "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)",
 					   1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 		n = atoll(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	free(qualified);
 	return n;
 }
 
@@ -165,10 +177,13 @@ export_snapshot(PGconn *conn, const char *file)
 	while (!io_interrupted && getppid() == parent)
 	{
 		sleep(1);
-		/* keep the session alive and notice a lost connection */
-		if (PQstatus(conn) != CONNECTION_OK)
+		/*
+		 * notice a lost connection: PQstatus alone does not, without a read
+		 * (the extracts that follow cannot use the snapshot any more)
+		 */
+		if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
 		{
-			log_error("source: the connection holding the snapshot was lost");
+			log_error("source: %s (the session holding the snapshot)", pg_errmsg(conn, NULL));
 			return FERRY_EXIT_SOURCE;
 		}
 	}
@@ -313,9 +328,11 @@ main(int argc, char **argv)
 	buf_init(&base, 256);
 	if (table)
 	{
-		const char *params[1] = {table};
+		char *qualified = pg_qualified(table);
+		const char *params[1] = {qualified};
 		PGresult *res = pg_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params);
 
+		free(qualified);
 		if (res == NULL)
 			exit(FERRY_EXIT_SOURCE);
 		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
@@ -327,16 +344,19 @@ main(int argc, char **argv)
 		query = buf_cstr(&base);
 		if (!key_list)
 		{
-			char *pk = primary_key_of(conn, table);
+			char **pk = NULL;
+			int npk = primary_key_of(conn, table, &pk);
 
-			if (pk == NULL)
+			if (npk < 0)
 				exit(FERRY_EXIT_SOURCE);
-			if (*pk)
+			if (npk > 0)
 			{
-				spec.key = split_commas(pk, &spec.nkey);
+				spec.key = pk;
+				spec.nkey = npk;
 				key_owned = true;
 			}
-			free(pk);
+			else
+				free(pk);
 		}
 		h.source = xstrdup(table);
 	}
@@ -381,8 +401,14 @@ main(int argc, char **argv)
 		buf_init(&s, 64);
 		buf_puts(&s, "SET TRANSACTION SNAPSHOT ");
 		pg_append_literal(&s, snapshot);
-		if (!pg_exec(conn, buf_cstr(&s)))
-			exit(FERRY_EXIT_SOURCE);
+
+		PGresult *res = PQexec(conn, buf_cstr(&s));
+
+		/* the usual cause: the session holding it (ferry run's) has ended */
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			die(FERRY_EXIT_SOURCE, "source: cannot read in the snapshot %s: %s (the session that "
+				"exported it must still be open)", snapshot, pg_errmsg(conn, res));
+		PQclear(res);
 		buf_free(&s);
 	}
 

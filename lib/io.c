@@ -18,7 +18,10 @@
 #include "io.h"
 #include "log.h"
 
+/* the fuzzing build (make fuzzers) makes it tiny, to reach every refill path */
+#ifndef IO_BUFSIZE
 #define IO_BUFSIZE (1 << 20)
+#endif
 #define MAX_PENDING 16
 
 volatile int io_interrupted;
@@ -204,8 +207,23 @@ in_is_compressed(const ferry_input *in)
 	return in->compressed;
 }
 
+uint64_t io_bytes_in;
+uint64_t io_bytes_out;
+
+static ssize_t in_read_some(ferry_input *in, void *dst, size_t n);
+
 ssize_t
 in_read(ferry_input *in, void *dst, size_t n)
+{
+	ssize_t got = in_read_some(in, dst, n);
+
+	if (got > 0)
+		io_bytes_in += (uint64_t) got;
+	return got;
+}
+
+static ssize_t
+in_read_some(ferry_input *in, void *dst, size_t n)
 {
 	if (!in->compressed)
 	{
@@ -406,6 +424,7 @@ out_write(ferry_output *out, const void *p, size_t n)
 {
 	if (out->failed)
 		return false;
+	io_bytes_out += n;
 	if (out->len + n > IO_BUFSIZE)
 	{
 		if (!drain(out, ZSTD_e_continue))

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct ferry_input ferry_input;
@@ -47,6 +48,15 @@ void io_abort_all(void);
 void io_install_signal_handlers(void);
 /* set by the signal handler; long loops may poll it */
 extern volatile int io_interrupted;
+
+/*
+ * Bytes of stream data this process read (in_read, after decompression)
+ * and wrote (out_write, before compression); a stage may add what it reads
+ * or writes otherwise (the extract's COPY rows, the load's COPY data).
+ * Reported in the end events (see event_emit).
+ */
+extern uint64_t io_bytes_in;
+extern uint64_t io_bytes_out;
 
 /* write a whole file atomically (temp, fsync, rename) */
 bool write_file_atomic(const char *path, const void *p, size_t n);

@@ -21,6 +21,7 @@ typedef struct conn_role
 	PGconn *conn;
 	char role[16];
 	char desc[256];
+	bool lost_told;      /* the loss of this connection has been reported */
 } conn_role;
 
 static conn_role roles[8];
@@ -48,6 +49,9 @@ one_line(const char *msg, char *out, size_t outlen)
 			if (strncmp(p + 1, "LINE ", 5) == 0 || p[1] == '\0')
 				break;
 			out[o++] = ' ';
+			/* libpq indents its continuation lines with a tab */
+			while (p[1] == '\t')
+				p++;
 		}
 		else if (*p != '\r')
 			out[o++] = *p;
@@ -110,26 +114,57 @@ pg_describe(PGconn *conn)
 	return out;
 }
 
+/*
+ * The session is gone: the connection broke, or the server ended it (a
+ * FATAL error: pg_terminate_backend, a shutdown, idle_session_timeout).
+ */
+static bool
+conn_lost(PGconn *conn, const PGresult *res)
+{
+	const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+
+	return PQstatus(conn) == CONNECTION_BAD ||
+		(sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0));
+}
+
 const char *
 pg_errmsg(PGconn *conn, const PGresult *res)
 {
 	static char msg[2048];
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char tmp[2048];
 
 	if (primary)
 	{
 		/* the server's own words: primary message, then its detail if any */
 		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-		char tmp[2048];
 
 		snprintf(tmp, sizeof tmp, "%s%s%s", primary, detail ? ": " : "", detail ? detail : "");
-		return one_line(tmp, msg, sizeof msg);
 	}
-	const char *m = res ? PQresultErrorMessage(res) : NULL;
+	else
+	{
+		const char *m = res ? PQresultErrorMessage(res) : NULL;
 
-	if (m == NULL || *m == '\0')
-		m = PQerrorMessage(conn);
-	return one_line(m, msg, sizeof msg);
+		if (m == NULL || *m == '\0')
+			m = PQerrorMessage(conn);
+		snprintf(tmp, sizeof tmp, "%s", m);
+	}
+	int off = 0;
+
+	if (conn && conn_lost(conn, res))
+	{
+		/* say so: the server's words alone do not tell that the session is over */
+		conn_role *r = role_of(conn);
+		const char *db = PQdb(conn);
+
+		off = snprintf(msg, 256, "lost the connection to database \"%s\": ", db ? db : "");
+		if (off < 0 || off > 255)
+			off = 255;
+		if (r)
+			r->lost_told = true;
+	}
+	one_line(tmp, msg + off, sizeof msg - (size_t) off);
+	return msg;
 }
 
 static const char *
@@ -140,9 +175,21 @@ role_name(PGconn *conn)
 	return r ? r->role : "database";
 }
 
+/* a session whose loss has been reported: it cannot work again, and says nothing new */
+static bool
+lost_and_told(PGconn *conn)
+{
+	conn_role *r = role_of(conn);
+
+	return r && r->lost_told;
+}
+
 bool
 pg_exec(PGconn *conn, const char *sql)
 {
+	if (lost_and_told(conn))
+		return false;
+
 	PGresult *res = PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
@@ -156,6 +203,9 @@ pg_exec(PGconn *conn, const char *sql)
 PGresult *
 pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
+	if (lost_and_told(conn))
+		return NULL;
+
 	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 
@@ -197,6 +247,17 @@ pg_append_literal(buf *b, const char *lit)
 		buf_putc(b, *p);
 	}
 	buf_putc(b, '\'');
+}
+
+char *
+pg_qualified(const char *name)
+{
+	buf b;
+
+	buf_init(&b, strlen(name) + 8);
+	pg_append_qualified(&b, name);
+	buf_cstr(&b);
+	return b.data;
 }
 
 void

@@ -35,5 +35,11 @@ void pg_append_ident(buf *b, const char *ident);
 void pg_append_literal(buf *b, const char *lit);
 /* "schema.table" or "table" -> quoted qualified name */
 void pg_append_qualified(buf *b, const char *name);
+/*
+ * The same as a new string: what to_regclass() and ::regclass are given,
+ * as they parse an SQL name (a raw "public.Orders" would find public.orders,
+ * and a quote or space in a name is a syntax error)
+ */
+char *pg_qualified(const char *name);
 
 #endif

@@ -145,6 +145,18 @@ next_token(parser *ps, const char **s, bool commas, char **tok, bool *error)
 		return false;
 	}
 	buf_init(&b, 32);
+	/*
+	 * A run of characters may end in OPTION="quoted name": plan_write()
+	 * quotes the column of a tree's depth= as any name, and the parser
+	 * must read it back (found by tests/fuzz/fuzz_plan: depth="a b" was
+	 * refused, depth="a\fb" read as a column named with its quotes).
+	 */
+	if (*p != '"')
+	{
+		while (*p && *p != ' ' && *p != '\t' && !(commas && *p == ',') &&
+			   !(*p == '"' && b.len > 0 && b.data[b.len - 1] == '='))
+			buf_putc(&b, *p++);
+	}
 	if (*p == '"')
 	{
 		p++;
@@ -170,11 +182,6 @@ next_token(parser *ps, const char **s, bool commas, char **tok, bool *error)
 			}
 			buf_putc(&b, *p++);
 		}
-	}
-	else
-	{
-		while (*p && *p != ' ' && *p != '\t' && !(commas && *p == ','))
-			buf_putc(&b, *p++);
 	}
 	buf_cstr(&b);
 	*tok = b.data;
@@ -1518,7 +1525,13 @@ plan_write(FILE *f, const plan *p)
 			fprintf(f, "  incremental %s\n", e->incremental);
 		for (int r = 0; r < e->nrepair; r++)
 		{
-			fprintf(f, "  repair %s ", e->repair_cols[r]);
+			/*
+			 * quoted when it must be, as the parser reads it: written bare,
+			 * "a b" came back as column a (tests/fuzz/fuzz_plan checks this)
+			 */
+			fputs("  repair ", f);
+			plan_write_name(f, e->repair_cols[r]);
+			fputc(' ', f);
 			if (e->repair_vals[r] == NULL)
 				fputs("NULL\n", f);
 			else

@@ -359,7 +359,10 @@ writer_free(ferry_writer *w)
 
 /* ---- reader ---- */
 
+/* the fuzzing build (make fuzzers) makes it tiny, to reach buffer growth */
+#ifndef READ_CHUNK
 #define READ_CHUNK (1 << 20)
+#endif
 
 struct ferry_reader
 {
@@ -414,9 +417,21 @@ read_more(ferry_reader *r)
 }
 
 /*
+ * Containers nest at most this deep in a record.  A ferry record nests
+ * three deep at most (the header's columns: map > array > [name, type]).
+ * msgpack_unpack() gives up on nesting deeper than its own limit
+ * (MSGPACK_EMBED_STACK_SIZE, 32) with MSGPACK_UNPACK_NOMEM_ERROR, the
+ * code of a failed allocation, on which next_object() dies with exit 1:
+ * garbage nesting deeper than this is refused before, as a bad stream
+ * (found by tests/fuzz/fuzz_stream).
+ */
+#define OBJECT_MAX_DEPTH 8
+
+/*
  * Length of the msgpack object at p[0..n), found without allocating
  * anything: 1 with *len set when the whole object is there, 0 when more
- * bytes are needed, -1 when the bytes are not msgpack.
+ * bytes are needed, -1 when the bytes are not msgpack, -2 when they nest
+ * deeper than OBJECT_MAX_DEPTH.
  *
  * msgpack_unpack() allocates room for every element of a container as
  * soon as it reads the container's header, so garbage input that looks
@@ -428,8 +443,11 @@ static int
 object_length(const unsigned char *p, size_t n, size_t *len)
 {
 	uint64_t pending = 1;       /* objects still to read */
+	uint64_t left[OBJECT_MAX_DEPTH + 1];    /* of them, in each open container */
+	int depth = 0;              /* containers open (left[0]: the object itself) */
 	size_t i = 0;
 
+	left[0] = 1;
 	while (pending > 0)
 	{
 		if (i >= n)
@@ -438,15 +456,23 @@ object_length(const unsigned char *p, size_t n, size_t *len)
 		unsigned c = p[i];
 		int szlen = 0;          /* bytes of the length field after the type byte */
 		uint64_t fixed = 0;     /* payload bytes besides a length-given payload */
+		uint64_t size = 0;      /* a container's elements (pairs for a map) */
 		enum { SCALAR, BYTES, ARRAY, MAP } what = SCALAR;
 
 		pending--;
+		left[depth]--;
 		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
 			;                   /* fixint, nil, bool: the type byte is all */
 		else if (c <= 0x8f)
-			pending += 2 * (uint64_t) (c & 0x0f);
+		{
+			size = c & 0x0f;
+			what = MAP;
+		}
 		else if (c <= 0x9f)
-			pending += c & 0x0f;
+		{
+			size = c & 0x0f;
+			what = ARRAY;
+		}
 		else if (c <= 0xbf)
 			fixed = c & 0x1f;
 		else
@@ -478,17 +504,24 @@ object_length(const unsigned char *p, size_t n, size_t *len)
 		if (n - i < (size_t) 1 + (size_t) szlen)
 			return 0;
 
-		uint64_t size = 0;
-
 		for (int k = 0; k < szlen; k++)
 			size = size << 8 | p[i + 1 + k];
 		i += 1 + (size_t) szlen;
 		if (what == BYTES)
 			fixed += size;
-		else if (what == ARRAY)
-			pending += size;
-		else if (what == MAP)
-			pending += 2 * size;
+		else if (what == ARRAY || what == MAP)
+		{
+			uint64_t count = what == MAP ? 2 * size : size;
+
+			/* msgpack_unpack() counts an empty container too */
+			if (depth == OBJECT_MAX_DEPTH)
+				return -2;
+			pending += count;
+			if (count > 0)
+				left[++depth] = count;
+		}
+		while (depth > 0 && left[depth] == 0)
+			depth--;
 		if (n - i < fixed)
 			return 0;
 		i += (size_t) fixed;
@@ -526,8 +559,8 @@ next_object(ferry_reader *r, msgpack_object *obj, size_t *start)
 
 			if (whole < 0)
 			{
-				log_error("%s: not a ferry stream (invalid msgpack after %" PRIu64 " records)",
-						  in_name(r->in), r->records);
+				log_error("%s: not a ferry stream (%s after %" PRIu64 " records)", in_name(r->in),
+						  whole == -2 ? "msgpack nested too deep" : "invalid msgpack", r->records);
 				return -1;
 			}
 			if (whole > 0)
@@ -576,12 +609,25 @@ obj_is_str(const msgpack_object *o, const char *s)
 		memcmp(o->via.str.ptr, s, n) == 0;
 }
 
+/*
+ * The bytes of a str or bin object.  msgpack-c may give an empty string
+ * a NULL pointer (a fixstr "" before any object with a length in the
+ * record, as in the row [1, ""]); a value or a copy never carries one,
+ * since even NULL + 0 and memcpy(d, NULL, 0) are undefined (clang's UBSan
+ * stopped COPY TEXT escaping there: found by tests/fuzz/fuzz_stream).
+ */
+static const char *
+obj_bytes(const char *ptr)
+{
+	return ptr ? ptr : "";
+}
+
 static char *
 obj_strdup(const msgpack_object *o)
 {
 	if (o->type != MSGPACK_OBJECT_STR)
 		return NULL;
-	return xstrndup(o->via.str.ptr, o->via.str.size);
+	return xstrndup(obj_bytes(o->via.str.ptr), o->via.str.size);
 }
 
 static const msgpack_object *
@@ -703,6 +749,40 @@ reader_header(const ferry_reader *r)
 	return &r->header;
 }
 
+/* "entity \"E\" of run \"R\"", with the parts that are there */
+static void
+origin(buf *b, const char *entity, const char *run)
+{
+	if (entity)
+		buf_printf(b, "entity \"%s\"", entity);
+	if (run)
+		buf_printf(b, "%srun \"%s\"", entity ? " of " : "", run);
+	if (!entity && !run)
+		buf_puts(b, "no entity nor run");
+}
+
+bool
+reader_expect(const ferry_reader *r, const char *entity, const char *run)
+{
+	const ferry_header *h = &r->header;
+	bool entity_ok = entity == NULL || h->entity == NULL || strcmp(entity, h->entity) == 0;
+	bool run_ok = run == NULL || h->run == NULL || strcmp(run, h->run) == 0;
+
+	if (entity_ok && run_ok)
+		return true;
+
+	buf held, wanted;
+
+	buf_init(&held, 64);
+	buf_init(&wanted, 64);
+	origin(&held, h->entity, h->run);
+	origin(&wanted, entity, run);
+	log_error("%s: the stream holds %s, not %s", in_name(r->in), buf_cstr(&held), buf_cstr(&wanted));
+	buf_free(&held);
+	buf_free(&wanted);
+	return false;
+}
+
 static bool
 to_value(const msgpack_object *o, ferry_value *v)
 {
@@ -731,11 +811,11 @@ to_value(const msgpack_object *o, ferry_value *v)
 			v->u.f = o->via.f64;
 			return true;
 		case MSGPACK_OBJECT_STR:
-			*v = fv_str(o->via.str.ptr, o->via.str.size);
+			*v = fv_str(obj_bytes(o->via.str.ptr), o->via.str.size);
 			return true;
 		case MSGPACK_OBJECT_BIN:
 			v->t = FV_BIN;
-			v->u.s.p = o->via.bin.ptr;
+			v->u.s.p = obj_bytes(o->via.bin.ptr);
 			v->u.s.len = o->via.bin.size;
 			return true;
 		default:

@@ -110,6 +110,13 @@ typedef struct ferry_reader ferry_reader;
 ferry_reader *reader_open(ferry_input *in);
 const ferry_header *reader_header(const ferry_reader *r);
 /*
+ * The stream is of this entity and run (NULL: either not checked; a header
+ * without one is not checked either): else logs "INPUT: the stream holds
+ * entity .. of run .., not entity .. of run .." and returns false.  A spool
+ * file of another entity or run is never taken for this one's.
+ */
+bool reader_expect(const ferry_reader *r, const char *entity, const char *run);
+/*
  * 1: a record in *rec (valid until the next call)
  * 0: the end, trailer read and verified (count and checksum)
  * -1: bad stream (logged: truncated, garbage, checksum mismatch ...)

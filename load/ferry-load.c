@@ -38,7 +38,8 @@ enum
 	OPT_NO_SEQUENCES,
 	OPT_SYNC_COMMIT,
 	OPT_REPAIR,
-	OPT_PHASE
+	OPT_PHASE,
+	OPT_EXPECTED
 };
 
 static void
@@ -71,6 +72,8 @@ usage(int code)
 			"                         says are loaded: replay the same stream\n"
 			"      --phase NAME       checkpoint name (default load, or fixup): parallel loads of\n"
 			"                         parts of one entity each keep their own (load/1, load/2 ...)\n"
+			"      --expected ROWS    the rows the stream should bring (the source's estimate):\n"
+			"                         the progress line shows an ETA\n"
 			"      --no-id-map        do not record legacy id -> uuid in ferry.id_map\n"
 			"      --rejects FILE     also append rejects as JSON lines to FILE\n"
 			"      --triggers MODE    auto (default): session_replication_role = replica when the\n"
@@ -203,13 +206,15 @@ main(int argc, char **argv)
 		{"synchronous-commit", no_argument, NULL, OPT_SYNC_COMMIT},
 		{"repair", required_argument, NULL, OPT_REPAIR},
 		{"phase", required_argument, NULL, OPT_PHASE},
+		{"expected", required_argument, NULL, OPT_EXPECTED},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
 	cli_common common = {0};
 	load_spec spec = {
 		.phase = "load", .mode = LOAD_INSERT, .min_batch = 500, .max_batch = 2000,
-		.max_batch_bytes = 16 << 20, .target_ms = 250, .id_map = true, .reset_sequences = true
+		.max_batch_bytes = 16 << 20, .target_ms = 250, .id_map = true, .reset_sequences = true,
+		.expected = -1
 	};
 	const char *target = getenv("FERRY_TARGET");
 	const char *plan_file = NULL, *entity_name = NULL, *mode = NULL, *conflict = NULL;
@@ -242,6 +247,7 @@ main(int argc, char **argv)
 			case OPT_SYNC_COMMIT: sync_commit = true; break;
 			case OPT_REPAIR: add_repair(&spec, optarg); break;
 			case OPT_PHASE: phase = optarg; break;
+			case OPT_EXPECTED: spec.expected = cli_int("--expected", optarg); break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -310,6 +316,9 @@ main(int argc, char **argv)
 
 	const ferry_header *h = reader_header(r);
 
+	/* a spool file of another entity or run (left over, or mixed up) is not loaded */
+	if (!reader_expect(r, entity_name, common.run))
+		exit(FERRY_EXIT_STREAM);
 	spec.entity = entity_name ? entity_name : h->entity;
 	if (spec.nconflict == 0 && h->nkey > 0)
 	{

@@ -326,6 +326,7 @@ copy_data(load_ctx *c, const char *dest, const char *data, size_t len)
 		return res;
 	PQclear(res);
 
+	io_bytes_out += len;
 	if (PQputCopyData(c->conn, data, (int) len) != 1 || PQputCopyEnd(c->conn, NULL) != 1)
 	{
 		res = PQgetResult(c->conn);
@@ -859,7 +860,8 @@ record_id_map(load_ctx *c)
 	{
 		const char *key = c->keys.data + c->key_off[i];
 
-		if (!c->loaded[i] || *key == '\0')
+		/* an empty key is a key: the transform made the row's UUID of it */
+		if (!c->loaded[i])
 			continue;
 		if (n++)
 		{
@@ -1240,6 +1242,37 @@ check_columns(load_ctx *c)
 	return ok;
 }
 
+/*
+ * One load of a step at a time.  A killed load's session may still be
+ * committing its last batch in the server (it notices that its client is
+ * gone only once that is done): a load that read the checkpoint before
+ * that commit landed would load the batch again.  The lock is held by the
+ * session until it ends; the driver waits for it too before it clears an
+ * interrupted step's books.
+ */
+#define STEP_LOCK "hashtextextended('ferry load ' || $1 || ' ' || $2 || ' ' || $3, 0)"
+
+static bool
+lock_step(load_ctx *c)
+{
+	const char *params[3] = {c->spec->run, c->spec->entity, c->spec->phase};
+	PGresult *res = pg_query(c->conn, "SELECT pg_try_advisory_lock(" STEP_LOCK ")", 3, params);
+	bool got;
+
+	if (res == NULL)
+		return false;
+	got = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (got)
+		return true;
+	log_warn("target: another session is loading %s of run %s (an earlier attempt still "
+			 "committing?): waiting for it to end", c->spec->entity, c->spec->run);
+	res = pg_query(c->conn, "SELECT pg_advisory_lock(" STEP_LOCK ")", 3, params);
+	got = res != NULL;
+	PQclear(res);
+	return got;
+}
+
 static bool
 read_checkpoint(load_ctx *c, uint64_t *records, bool *complete)
 {
@@ -1484,7 +1517,7 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 	c.spec = spec;
 	c.h = reader_header(r);
 	c.stats = stats;
-	if (!prepare(&c))
+	if (!prepare(&c) || (spec->bookkeeping && spec->run && spec->entity && !lock_step(&c)))
 	{
 		cleanup(&c);
 		return FERRY_EXIT_TARGET;
@@ -1501,7 +1534,12 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 			log_info("resuming %s after %" PRIu64 " records already loaded", spec->entity, skip);
 	}
 	event_emit("load_start", "\"skip\":%" PRIu64, skip);
-	progress_start(spec->entity ? spec->entity : spec->target, -1);
+	/* progress: the rows of this attempt (loaded or set aside), committed */
+	int64_t expected = spec->expected;
+
+	if (expected > 0 && skip > 0)
+		expected = (uint64_t) expected > skip ? expected - (int64_t) skip : 0;
+	progress_start(spec->entity ? spec->entity : spec->target, expected);
 
 	while ((got = reader_next(r, &rec)) == 1)
 	{
@@ -1544,7 +1582,7 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 				code = FERRY_EXIT_TARGET;
 				break;
 			}
-			progress_update((int64_t) stats->loaded);
+			progress_update((int64_t) (stats->loaded + stats->rejected + stats->passed_rejects));
 		}
 		if (io_interrupted)
 			break;
@@ -1569,7 +1607,7 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 	}
 	if (code == FERRY_EXIT_TARGET && c.fatal && *c.fatal)
 		log_error("target: %s", c.fatal);
-	progress_done((int64_t) stats->loaded);
+	progress_done((int64_t) (stats->loaded + stats->rejected + stats->passed_rejects));
 	event_emit("load_end", "\"exit\":%d,\"loaded\":%" PRIu64 ",\"rejected\":%" PRIu64
 			   ",\"passed_rejects\":%" PRIu64 ",\"notes\":%" PRIu64 ",\"batches\":%" PRIu64
 			   ",\"splits\":%" PRIu64 ",\"ms\":%lld", code, stats->loaded, stats->rejected,

@@ -42,6 +42,7 @@ typedef struct load_spec
 	bool bookkeeping;         /* ferry schema present: checkpoints and rejects tables */
 	const char *rejects_file; /* JSON lines of rejects, appended after each commit */
 	bool reset_sequences;
+	int64_t expected;         /* rows the stream should bring (progress ETA); -1: unknown */
 	/*
 	 * Repairs: when the destination refuses a value of one of these columns
 	 * (it does not parse, or breaks NOT NULL), load the row with VALUE there

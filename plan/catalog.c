@@ -36,19 +36,21 @@ static const char *q_columns =
 	"  coalesce(bt.typname, t.typname), coalesce(bt.typcategory, t.typcategory), "
 	"  a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), "
 	"  coalesce(pg_get_expr(d.adbin, d.adrelid), CASE WHEN t.typtype = 'd' THEN t.typdefault END), "
-	"  a.attgenerated <> '' OR a.attidentity = 'a', a.attidentity = 'd' "
+	"  a.attgenerated <> '' OR a.attidentity = 'a', a.attidentity = 'd', a.attnum "
 	"FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
 	"LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype "
 	"LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
 	"WHERE a.attrelid IN (" USER_TABLES ") AND a.attnum > 0 AND NOT a.attisdropped "
 	"ORDER BY a.attrelid, a.attnum";
 
-/* primary keys and unique keys: constraints and plain unique indexes */
+/*
+ * primary keys and unique keys: constraints and plain unique indexes, their
+ * columns as attnums (a column name may hold a comma)
+ */
 static const char *q_keys =
 	"SELECT i.indrelid, i.indisprimary, "
-	"  (SELECT string_agg(a.attname, ',' ORDER BY k.ord) "
-	"   FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) "
-	"   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) "
+	"  (SELECT string_agg(k.attnum::text, ',' ORDER BY k.ord) "
+	"   FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)) "
 	"FROM pg_index i "
 	"WHERE i.indrelid IN (" USER_TABLES ") AND i.indisunique AND i.indexprs IS NULL "
 	"  AND i.indpred IS NULL AND 0 <> ALL (i.indkey::int2[]) "
@@ -106,7 +108,17 @@ dup_or_null(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
 }
 
-/* column indexes of a comma-separated list of names; false if one is unknown */
+/* the column of a table with that attnum, -1 if none */
+static int
+column_of_attnum(const cat_table *t, int attnum)
+{
+	for (int i = 0; i < t->ncols; i++)
+		if (t->cols[i].attnum == attnum)
+			return i;
+	return -1;
+}
+
+/* column indexes of a comma-separated list of attnums; false if one is unknown */
 static bool
 column_list(const cat_table *t, const char *list, int *n, int **cols)
 {
@@ -117,7 +129,7 @@ column_list(const cat_table *t, const char *list, int *n, int **cols)
 	*cols = NULL;
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
-		int c = table_column(t, tok);
+		int c = column_of_attnum(t, atoi(tok));
 
 		if (c < 0)
 		{
@@ -199,6 +211,7 @@ catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalo
 		/* identity BY DEFAULT: the column has a default (its sequence) */
 		if (c->def == NULL && PQgetvalue(res, i, 8)[0] == 't')
 			c->def = xstrdup("identity");
+		c->attnum = atoi(PQgetvalue(res, i, 9));
 	}
 	PQclear(res);
 

@@ -16,6 +16,7 @@ typedef struct cat_column
 	bool notnull;
 	char *def;             /* default expression, NULL if none */
 	bool generated;        /* generated column or identity ALWAYS: never loaded */
+	int attnum;            /* pg_attribute.attnum: keys are read as these */
 } cat_column;
 
 typedef struct cat_table cat_table;

@@ -5,7 +5,7 @@
  *   ferry-plan check FILE
  *   ferry-plan order FILE [--levels]
  *   ferry-plan get FILE ENTITY FIELD
- *   ferry-plan list FILE
+ *   ferry-plan list FILE [--source]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -66,7 +66,8 @@ usage(int code)
 			"                               key uuid drop refs ref check defer tree poly depends\n"
 			"                               incremental conflict extract todo line migrated;\n"
 			"                               ENTITY \"-\": namespace, todo\n"
-			"  list FILE                    every entity: NAME TARGET (\"-\" when not migrated)\n"
+			"  list FILE [--source]         every entity: NAME TARGET (\"-\" when not migrated)\n"
+			"                               [SOURCE] (the source table, \"-\" when none)\n"
 			"\n"
 			"Options:\n"
 			"  -q, --quiet / -v, --verbose  less / more on stderr\n"
@@ -548,12 +549,20 @@ static int
 cmd_list(int argc, char **argv)
 {
 	plan *p;
+	bool source = argc == 3 && strcmp(argv[2], "--source") == 0;
 
-	if (argc != 2)
-		die(FERRY_EXIT_USAGE, "usage: ferry-plan list FILE");
+	if (argc != 2 && !source)
+		die(FERRY_EXIT_USAGE, "usage: ferry-plan list FILE [--source]");
 	p = load_or_die(argv[1]);
 	for (int i = 0; i < p->nentities; i++)
-		printf("%s %s\n", p->entities[i].name, p->entities[i].target ? p->entities[i].target : "-");
+	{
+		const plan_entity *e = &p->entities[i];
+
+		printf("%s %s", e->name, e->target ? e->target : "-");
+		if (source)
+			printf(" %s", e->source ? e->source : "-");
+		putchar('\n');
+	}
 	plan_free(p);
 	return FERRY_EXIT_OK;
 }

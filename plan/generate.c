@@ -15,6 +15,7 @@
  *    load order.
  * Whatever it cannot infer is written as a TODO.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,15 +330,42 @@ static bool
 name_taken(const gen *g, const char *name)
 {
 	for (int i = 0; i < g->nent; i++)
-		if (strcmp(g->ents[i].name, name) == 0)
+		if (g->ents[i].name && strcmp(g->ents[i].name, name) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * An entity name made of a table name: what entity names may not hold
+ * (quotes, white space, punctuation but _ . - $: see ferry-plan(5)) becomes
+ * _, so that any table name gives a name the plan can be read back with.
+ */
+static char *
+entity_name_of(const char *table)
+{
+	char *n = xstrdup(*table && strcmp(table, "-") != 0 ? table : "_");
+
+	for (char *p = n; *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '_' || *p == '.' || *p == '-' || *p == '$' ||
+			  (unsigned char) *p >= 0x80))
+			*p = '_';
+	return n;
 }
 
 static char *
 dst_entity_name(const gen *g, const cat_table *d)
 {
-	return is_first_schema(g, d->schema) ? xstrdup(d->name) : xstrdup(d->qname);
+	char *base = entity_name_of(is_first_schema(g, d->schema) ? d->name : d->qname);
+	char *n = xstrdup(base);
+
+	/* two names that differ only in what became _ */
+	for (int i = 2; name_taken(g, n); i++)
+	{
+		free(n);
+		n = fmt("%s_%d", base, i);
+	}
+	free(base);
+	return n;
 }
 
 /* ---- step 1: legacy key columns ---- */
@@ -692,7 +720,7 @@ unmatched_sources(gen *g)
 		if (used)
 			continue;
 		{
-			char *n = strcmp(s->schema, "public") == 0 ? xstrdup(s->name) : xstrdup(s->qname);
+			char *n = entity_name_of(strcmp(s->schema, "public") == 0 ? s->name : s->qname);
 
 			/* a destination entity may already have that name */
 			if (name_taken(g, n))

@@ -221,12 +221,36 @@ void
 sql_ident(buf *b, const catalog *cat, const char *name)
 {
 	bool plain = (*name >= 'a' && *name <= 'z') || *name == '_';
+	bool control = false;
 
 	for (const char *p = name; plain && *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '$'))
 			plain = false;
+	for (const char *p = name; *p; p++)
+		control |= (unsigned char) *p < 0x20;
 	if (plain && !is_keyword(cat, name))
 		buf_puts(b, name);
+	else if (control)
+	{
+		/*
+		 * a newline (any control character) would break the plan's lines,
+		 * and the indentation of the extract query would join the name:
+		 * U&"a\000Ab", the escape being the backslash
+		 */
+		buf_puts(b, "U&\"");
+		for (const char *p = name; *p; p++)
+		{
+			if ((unsigned char) *p < 0x20)
+				buf_printf(b, "\\%04X", (unsigned char) *p);
+			else
+			{
+				if (*p == '"' || *p == '\\')
+					buf_putc(b, *p);
+				buf_putc(b, *p);
+			}
+		}
+		buf_putc(b, '"');
+	}
 	else
 		pg_append_ident(b, name);
 }

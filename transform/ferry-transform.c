@@ -100,8 +100,11 @@ keys_sql(PGconn *conn, const plan_entity *e)
 	if (in_target)
 	{
 		/* do the key columns exist in the target table? */
+		char *qualified = pg_qualified(e->target);
+
 		buf_puts(&b, "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(");
-		pg_append_literal(&b, e->target);
+		pg_append_literal(&b, qualified);
+		free(qualified);
 		buf_puts(&b, ") AND NOT attisdropped AND attname IN (");
 		for (int k = 0; k < e->nkey; k++)
 		{
@@ -397,6 +400,10 @@ main(int argc, char **argv)
 	const ferry_header *h = reader_header(r);
 	plan *p = NULL;
 	keys_ctx kc = {0};
+
+	/* an extract of another entity or run (left over, or mixed up) is not transformed */
+	if (!reader_expect(r, entity_name, common.run))
+		exit(FERRY_EXIT_STREAM);
 
 	if (plan_file)
 	{

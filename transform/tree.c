@@ -132,7 +132,8 @@ tree_options_free(tree_options *o)
 static char *
 column_type(PGconn *conn, const char *target, const char *column)
 {
-	const char *params[2] = {target, column};
+	char *qualified = pg_qualified(target);
+	const char *params[2] = {qualified, column};
 	PGresult *res = pg_query(conn, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
 							 "WHERE attrelid = to_regclass($1) AND attname = $2 "
 							 "AND attnum > 0 AND NOT attisdropped", 2, params);
@@ -141,6 +142,7 @@ column_type(PGconn *conn, const char *target, const char *column)
 	if (res && PQntuples(res) == 1)
 		type = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	free(qualified);
 	return type;
 }
 
@@ -200,24 +202,30 @@ load_known(tree_options *o, PGconn *conn, const char *sql)
 static bool
 load_required(tree_options *o, PGconn *conn, const char *target)
 {
-	const char *params[1] = {target};
+	char *qualified = pg_qualified(target);
+	const char *params[1] = {qualified};
 	PGresult *res;
 
 	/* a BEFORE INSERT trigger may fill a NULL: then leave NOT NULL to the load */
 	res = pg_query(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1) "
 				   "AND NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 7) = 7", 1, params);
 	if (res == NULL)
+	{
+		free(qualified);
 		return false;
+	}
 	bool triggers = atoi(PQgetvalue(res, 0, 0)) > 0;
 
 	PQclear(res);
 	if (triggers)
 	{
 		log_info("%s has BEFORE INSERT triggers: NOT NULL columns are left to the load", target);
+		free(qualified);
 		return true;
 	}
 	res = pg_query(conn, "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
 				   "AND attnum > 0 AND NOT attisdropped AND attnotnull ORDER BY attnum", 1, params);
+	free(qualified);
 	if (res == NULL)
 		return false;
 	o->nrequired = PQntuples(res);

@@ -94,13 +94,15 @@ ventity_find(const ventity *v, const char *name)
 char **
 dest_columns(PGconn *dst, const char *target, int *n, char ***types)
 {
-	const char *params[1] = {target};
+	char *qualified = pg_qualified(target);
+	const char *params[1] = {qualified};
 	PGresult *res;
 	char **names;
 
 	res = pg_query(dst, "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
 				   "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped "
 				   "ORDER BY a.attnum", 1, params);
+	free(qualified);
 	if (res == NULL)
 		return NULL;
 	*n = PQntuples(res);

@@ -152,7 +152,8 @@ free_names(char **v, int n)
 int
 verify_refs(vctx *c, const ventity *v, vresult *r)
 {
-	const char *params[1] = {v->target};
+	char *qualified = pg_qualified(v->target);
+	const char *params[1] = {qualified};
 	PGresult *res;
 	int code = FERRY_EXIT_OK;
 	buf covered;
@@ -166,6 +167,7 @@ verify_refs(vctx *c, const ventity *v, vresult *r)
 				   " AS k(n, i) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)::text "
 				   "FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid = to_regclass($1) "
 				   "ORDER BY c.conname", 1, params);
+	free(qualified);
 	if (res == NULL)
 		return FERRY_EXIT_TARGET;
 	buf_init(&covered, 256);

@@ -115,12 +115,14 @@ sample_check(vt_ctx *c, const char *check, const char *sql, int nparams, const c
 static bool
 target_has_column(vt_ctx *c, const char *column)
 {
-	const char *params[2] = {c->e->target, column};
+	char *qualified = pg_qualified(c->e->target);
+	const char *params[2] = {qualified, column};
 	PGresult *res = pg_query(c->dst, "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) "
 							 "AND attname = $2 AND attnum > 0 AND NOT attisdropped", 2, params);
 	bool has = res && PQntuples(res) == 1;
 
 	PQclear(res);
+	free(qualified);
 	return has;
 }
 

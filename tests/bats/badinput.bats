@@ -445,6 +445,53 @@ wait_for_tmp() {
 	assert_error ferry-cat "\"$d/tail.zst\": "
 }
 
+@test "a spool file of another entity or run: ferry-load and ferry-transform exit 5 naming it, what it holds, what was expected" {
+	local d=$BATS_TEST_TMPDIR
+	# the items of entity items, run r1
+	ferry-extract --source dbname=bad_src --table items --entity items --run r1 -o "$d/items-r1.zst"
+	# another entity
+	run --separate-stderr ferry-load --target dbname=bad_dst --table public.items --entity offices --run r1 "$d/items-r1.zst"
+	assert_exit 5
+	assert_error ferry-load "\"$d/items-r1.zst\": the stream holds entity \"items\" of run \"r1\", not entity \"offices\" of run \"r1\""
+	# another run, with --resume too (refused before its checkpoint counts for anything)
+	run --separate-stderr ferry-load --target dbname=bad_dst --table public.items --entity items --run r2 "$d/items-r1.zst"
+	assert_exit 5
+	assert_error ferry-load "the stream holds entity \"items\" of run \"r1\", not entity \"items\" of run \"r2\""
+	run --separate-stderr ferry-load --target dbname=bad_dst --table public.items --entity items --run r2 --resume "$d/items-r1.zst"
+	assert_exit 5
+	# from standard input
+	run --separate-stderr bash -c "ferry-load --target dbname=bad_dst --table public.items --entity items --run r2 <'$d/items-r1.zst'"
+	assert_exit 5
+	assert_error ferry-load "standard input: the stream holds entity \"items\" of run \"r1\""
+	[ "$(rows_in items)" -eq 0 ]
+	[ "$(rows_in ferry.checkpoints)" -eq 0 ]
+
+	# ferry-transform: another entity (--entity), another run (--run); no output file
+	run --separate-stderr ferry-transform --entity offices -o "$d/t.zst" "$d/items-r1.zst"
+	assert_exit 5
+	assert_error ferry-transform "\"$d/items-r1.zst\": the stream holds entity \"items\" of run \"r1\", not entity \"offices\""
+	assert_no_output "$d" t.zst
+	run --separate-stderr ferry-transform --entity items --run r2 -o "$d/t.zst" "$d/items-r1.zst"
+	assert_exit 5
+	assert_error ferry-transform "the stream holds entity \"items\" of run \"r1\", not entity \"items\" of run \"r2\""
+	assert_no_output "$d" t.zst
+	printf 'ferry-plan 1\nentity offices\n  source public.dispatch_office\n  target public.offices\n  keyspace dispatch_office\n  key legacy_office_id\n  uuid id\nend\n' >"$d/p.plan"
+	run --separate-stderr ferry-transform --plan "$d/p.plan" --entity offices -o "$d/t.zst" "$d/items-r1.zst"
+	assert_exit 5
+	assert_error ferry-transform "not entity \"offices\""
+
+	# its own entity and run: transformed and loaded; a stream that names neither is not checked
+	run --separate-stderr bash -c "ferry-transform --entity items --run r1 '$d/items-r1.zst' |
+		ferry-load --target dbname=bad_dst --table public.items --entity items --run r1"
+	assert_exit 0
+	[ "$(rows_in items)" -eq 1000 ]
+	q -d bad_dst -c "TRUNCATE items" >/dev/null
+	run --separate-stderr ferry-load --target dbname=bad_dst --table public.items --entity items --run r3 \
+		"$BATS_FILE_TMPDIR/items.zst"
+	assert_exit 0
+	[ "$(rows_in items)" -eq 1000 ]
+}
+
 # ---------------------------------------------------------------------
 # Local files
 # ---------------------------------------------------------------------

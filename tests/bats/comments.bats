@@ -71,7 +71,7 @@ SQL
 
 # the transform's output for other policies, as JSON lines
 transform_with() {
-	ferry-transform --target dbname=cm_dst --plan "$PLAN" --entity comments --run x "$@" \
+	ferry-transform --target dbname=cm_dst --plan "$PLAN" --entity comments --run "$RUN" "$@" \
 		"$BATS_FILE_TMPDIR/comments.extract.zst" 2>/dev/null | ferry-cat
 }
 
@@ -281,14 +281,16 @@ transform_with() {
 	new_db cm_guard
 	dropdb --force cm_guard
 	createdb -T cm_dst cm_guard
-	# a destination rule the transform does not know: comment 2 (chain 1-40) is refused
+	# a destination rule the transform does not know: comment 2 (chain 1-40) is refused;
+	# the spool of run cm1 is loaded again (ferry-load refuses another run's spool)
 	q -d cm_guard -c "TRUNCATE comments; DELETE FROM ferry.rejects WHERE entity = 'comments';
+		DELETE FROM ferry.checkpoints WHERE entity = 'comments';
 		ALTER TABLE comments ADD CONSTRAINT no_two CHECK (legacy_comment_id <> 2)" >/dev/null
-	run ferry-load --target dbname=cm_guard --plan "$PLAN" --entity comments --run g1 \
+	run ferry-load --target dbname=cm_guard --plan "$PLAN" --entity comments --run "$RUN" \
 		--min-batch 7 --max-batch 7 "$BATS_FILE_TMPDIR/comments.zst"
 	assert_exit 6
 	run q1 -d cm_guard -c "SELECT reason, count(*), min(legacy_id::int), max(legacy_id::int) FROM ferry.rejects
-		WHERE run_id = 'g1' AND stage = 'load' GROUP BY 1 ORDER BY 1"
+		WHERE run_id = '$RUN' AND stage = 'load' GROUP BY 1 ORDER BY 1"
 	[ "$output" = $'check_violation|1|2|2\nunder_rejected_parent|38|3|40' ]
 	run q1 -d cm_guard -c "SELECT count(*) FROM comments c WHERE parent_id IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM comments p WHERE p.id = c.parent_id)"

@@ -203,3 +203,19 @@ waiting_for_lock() {
 	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND application_name = '$2' AND wait_event_type = 'Lock'")" != 0 ]
 }
+
+# wait_gone DB: until no session of a killed or failed run is left in DB:
+# the stages' (wait_idle) and the driver's own psql sessions too (its
+# bookkeeping session holds the run's lock: a resume started before the
+# server has seen it go would find the run in progress)
+wait_gone() {
+	local i
+	for i in $(seq 1 600); do
+		[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+			AND application_name <> 'ferry_test_lock'")" = 0 ] && return 0
+		sleep 0.05
+	done
+	echo "$1: sessions of the run still there after 30s" >&2
+	return 1
+}

@@ -349,14 +349,20 @@ EOF
 	[[ $stderr == *"port=6543"*"looks like a transaction-mode connection pooler"* ]]
 	[[ $stderr == *"connect directly to PostgreSQL (Supabase: port 5432"* ]]
 	[ "$(q1 -d dr_pool -c "SELECT count(*) FROM one")" -eq 0 ]
-	# through the driver: the run stops at its first load, says why and how to go on
+	# through the driver: refused before anything is written, by init and run
 	run ferry run --source dbname=dr_src --target "host=$dir port=6543 dbname=dr_pool" --plan "$DEMO_PLAN" \
 		--run-id pooled --workdir "$BATS_TEST_TMPDIR/w"
+	assert_exit 4
+	[ "$(printf '%s\n' "$output" | grep -c error)" -eq 1 ]
+	assert_contains "ferry: error: the target looks like a transaction-mode connection pooler"
+	[ "$(q1 -d dr_pool -c "SELECT count(*) FROM ferry.runs")" -eq 0 ]
+	[ "$(q1 -d dr_pool -c "SELECT count(*) FROM auth.users")" -eq 0 ]
+	q -d dr_pool -c "DROP SCHEMA ferry CASCADE"
+	run ferry init --target "host=$dir port=6543 dbname=dr_pool"
 	rm -rf "$dir"
 	assert_exit 4
 	assert_contains "looks like a transaction-mode connection pooler"
-	assert_contains "ferry-load failed (exit 4)"
-	[ "$(q1 -d dr_pool -c "SELECT count(*) FROM auth.users")" -eq 0 ]
+	[ "$(q1 -d dr_pool -c "SELECT to_regclass('ferry.runs') IS NULL")" = t ]
 }
 
 # ---------------------------------------------------------------------

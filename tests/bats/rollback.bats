@@ -100,7 +100,7 @@ SQL
 	[ "$s2" != "$s1" ]
 	# the full run cannot go while the incremental one stands
 	run ferry rollback full --target dbname=rb_two
-	assert_exit 4
+	assert_exit 2
 	assert_contains "cannot roll back run full: later runs still stand (inc); roll them back first"
 	[ "$(db_snapshot rb_two)" = "$s2" ]
 	[ "$(q1 -d rb_two -c "SELECT status FROM ferry.runs WHERE run_id = 'full'")" = done ]
@@ -126,7 +126,7 @@ SQL
 	local before
 	before=$(db_snapshot rb_ref)
 	run ferry rollback r1 --target dbname=rb_ref
-	assert_exit 4
+	assert_exit 2
 	assert_contains "cannot undo: 1 rows of comments (not inserted by run r1) reference rows of public.profiles it inserted (column author_id)"
 	assert_contains "rollback of run r1 refused: "
 	[ "$(db_snapshot rb_ref)" = "$before" ]
