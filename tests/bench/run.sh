@@ -32,12 +32,15 @@ if [ -d "$top/../shared/fixtures/dispatch" ]; then
 	fixture=$(cd "$top/../shared/fixtures/dispatch" && pwd)
 	plan="$top/examples/dispatch.plan"
 	gen_scale=$scale
+	min=99.5
 	what="shared dispatch fixture"
 else
 	fixture="$top/examples/demo"
 	plan="$top/examples/demo.plan"
 	# the demo has about 7,800 rows a scale unit, the dispatch fixture 50,000
 	gen_scale=$((scale * 6))
+	# the demo's anomalies are denser than the 99.5 % bar (examples/demo/README.md)
+	min=99
 	what="demo database (no ../shared)"
 fi
 
@@ -76,7 +79,7 @@ ferry init -q
 
 say "ferry run (whole plan)"
 t0=$(now)
-T "$work/run.rss" ferry run --plan "$plan" -q --workdir "$work/run" >"$work/run.out" 2>&1 || true
+T "$work/run.rss" ferry run --plan "$plan" -q --min-success "$min" --workdir "$work/run" >"$work/run.out" 2>&1 || true
 run_s=$(elapsed "$t0" "$(now)")
 run_id=$(q1 -d bench_dst -c "select run_id from ferry.runs order by started_at desc limit 1")
 read -r run_src run_loaded run_rate < <(q1 -F' ' -d bench_dst -c \
@@ -84,8 +87,12 @@ read -r run_src run_loaded run_rate < <(q1 -F' ' -d bench_dst -c \
 
 say "ferry verify (whole plan)"
 t0=$(now)
-ferry verify --plan "$plan" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
+ferry verify --plan "$plan" --min-success "$min" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
 verify_s=$(elapsed "$t0" "$(now)")
+
+# the stage loads below write their own id map: the run's (verified above)
+# would turn every insert into a conflict
+q -d bench_dst -c "truncate ferry.id_map"
 
 # the largest migrated entities: entity, legacy table, destination table, rows
 q1 -F' ' -d bench_dst -c "select entity, loaded_rows from ferry.entity_runs
@@ -144,15 +151,15 @@ while read -r entity rows; do
 	T "$work/t.rss" ferry-transform "${common[@]}" "$work/x.zst" >"$work/t.stream"
 	tf_s=$(elapsed "$t0" "$(now)")
 	t0=$(now)
-	T "$work/l.rss" ferry-load --target "$FERRY_TARGET" --table bench.t --entity "bench-$entity" \
+	T "$work/l.rss" ferry-load --target "$FERRY_TARGET" --table bench.t --entity "$entity" \
 		--run "bench-load-$entity" "$work/t.stream" || true
 	ld_s=$(elapsed "$t0" "$(now)")
-	q -d bench_dst -c "truncate bench.t"
+	q -d bench_dst -c "truncate bench.t, ferry.id_map"
 	t0=$(now)
 	T "$work/pe.rss" ferry-extract "${common[@]}" |
 		T "$work/pt.rss" ferry-transform "${common[@]}" |
 		T "$work/pl.rss" ferry-load --target "$FERRY_TARGET" --table bench.t \
-			--entity "bench-pipe-$entity" --run "bench-pipe-$entity" || true
+			--entity "$entity" --run "bench-pipe-$entity" || true
 	pipe_s=$(elapsed "$t0" "$(now)")
 	# the same rows into the same destination table by a raw COPY: the
 	# physical limit of writing the destination (its UUID keys and indexes)
