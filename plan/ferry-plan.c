@@ -558,9 +558,10 @@ cmd_list(int argc, char **argv)
 	{
 		const plan_entity *e = &p->entities[i];
 
-		printf("%s %s", e->name, e->target ? e->target : "-");
+		/* with --source, tabs: a table's name may hold spaces */
+		printf("%s%c%s", e->name, source ? '\t' : ' ', e->target ? e->target : "-");
 		if (source)
-			printf(" %s", e->source ? e->source : "-");
+			printf("\t%s", e->source ? e->source : "-");
 		putchar('\n');
 	}
 	plan_free(p);

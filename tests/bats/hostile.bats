@@ -209,6 +209,9 @@ compare_all() {
 	assert_contains "[4/4] t__drop_table_x__--: 4 rows loaded, 0 rejected"
 	assert_contains "success rate 100.0000%"
 	[[ $output != *error* ]]
+	# each step had its rows expected from the source's catalog, spaces in
+	# the table names and all
+	[ "$(q1 -d ho_dst -c "SELECT count(*) FROM ferry.entity_runs WHERE run_id = 'h1' AND expected_rows IS NULL")" -eq 0 ]
 	local errors
 	errors=$(server_errors)
 	[ -z "$errors" ] || { echo "statements that failed: $errors" >&2; false; }
