@@ -344,6 +344,39 @@ copy_data(load_ctx *c, const char *dest, const char *data, size_t len)
 	return last;
 }
 
+/*
+ * The columns an upsert writes (those loaded, less the conflict columns),
+ * comma-separated: as PREFIX"col", or with a NULL prefix as the SET list
+ * "col" = EXCLUDED."col".  Returns how many.
+ */
+static int
+put_updated_columns(buf *b, const load_ctx *c, const char *prefix)
+{
+	const load_spec *s = c->spec;
+	int n = 0;
+
+	for (int i = 0; i < c->nload; i++)
+	{
+		const char *name = c->h->cols[c->load_idx[i]].name;
+		bool is_conflict = false;
+
+		for (int k = 0; k < s->nconflict; k++)
+			is_conflict |= strcmp(name, s->conflict[k]) == 0;
+		if (is_conflict)
+			continue;
+		if (n++)
+			buf_puts(b, ", ");
+		buf_puts(b, prefix ? prefix : "");
+		pg_append_ident(b, name);
+		if (prefix == NULL)
+		{
+			buf_puts(b, " = EXCLUDED.");
+			pg_append_ident(b, name);
+		}
+	}
+	return n;
+}
+
 /* the statement that moves the stage into the table, for the staged modes */
 static const char *
 apply_sql(load_ctx *c)
@@ -391,25 +424,7 @@ apply_sql(load_ctx *c)
 			pg_append_ident(b, s->conflict[k]);
 		}
 		buf_puts(b, ") DO UPDATE SET ");
-		bool first = true;
-
-		for (int i = 0; i < c->nload; i++)
-		{
-			const char *name = h->cols[c->load_idx[i]].name;
-			bool is_conflict = false;
-
-			for (int k = 0; k < s->nconflict; k++)
-				is_conflict |= strcmp(name, s->conflict[k]) == 0;
-			if (is_conflict)
-				continue;
-			if (!first)
-				buf_puts(b, ", ");
-			first = false;
-			pg_append_ident(b, name);
-			buf_puts(b, " = EXCLUDED.");
-			pg_append_ident(b, name);
-		}
-		if (first)
+		if (put_updated_columns(b, c, NULL) == 0)
 		{
 			/* nothing but the key: keep the row as it is */
 			b->len -= strlen(" DO UPDATE SET ");
@@ -424,28 +439,9 @@ apply_sql(load_ctx *c)
 			 * a new row version, index entries and WAL each.
 			 */
 			buf_puts(b, " WHERE (");
-			first = true;
-			for (int pass = 0; pass < 2; pass++)
-			{
-				if (pass)
-					buf_puts(b, ") IS DISTINCT FROM (");
-				first = true;
-				for (int i = 0; i < c->nload; i++)
-				{
-					const char *name = h->cols[c->load_idx[i]].name;
-					bool is_conflict = false;
-
-					for (int k = 0; k < s->nconflict; k++)
-						is_conflict |= strcmp(name, s->conflict[k]) == 0;
-					if (is_conflict)
-						continue;
-					if (!first)
-						buf_puts(b, ", ");
-					first = false;
-					buf_puts(b, pass ? "EXCLUDED." : "t.");
-					pg_append_ident(b, name);
-				}
-			}
+			put_updated_columns(b, c, "t.");
+			buf_puts(b, ") IS DISTINCT FROM (");
+			put_updated_columns(b, c, "EXCLUDED.");
 			buf_putc(b, ')');
 		}
 	}

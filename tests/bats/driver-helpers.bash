@@ -219,3 +219,26 @@ wait_gone() {
 	echo "$1: sessions of the run still there after 30s" >&2
 	return 1
 }
+
+# stop_run SRC: after a test, the run it started in the background
+# ($RUN_PID, its process group) killed, and the test locks on SRC and $DB gone
+stop_run() {
+	if [ -n "${RUN_PID:-}" ] && kill -0 "$RUN_PID" 2>/dev/null; then
+		kill -KILL -- "-$RUN_PID" 2>/dev/null || true
+	fi
+	release_lock "$1"
+	[ -z "${DB:-}" ] || release_lock "$DB" 2>/dev/null || true
+}
+
+# books DB RUN: a run's books, to compare with a reference run's: its steps'
+# counts, its rejects by entity, stage, reason and key, its id map, its totals
+books() {
+	q1 -d "$1" -v run="$2" <<'SQL'
+SELECT entity, status, loaded_rows, rejected_rows, noted_rows
+  FROM ferry.entity_runs WHERE run_id = :'run' ORDER BY entity;
+SELECT entity, stage, reason, disposition, count(*), string_agg(legacy_id, ',' ORDER BY legacy_id)
+  FROM ferry.rejects WHERE run_id = :'run' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+SELECT entity, count(*) FROM ferry.id_map WHERE run_id = :'run' GROUP BY 1 ORDER BY 1;
+SELECT status, source_rows, loaded_rows, rejected_rows, success_rate FROM ferry.runs WHERE run_id = :'run';
+SQL
+}

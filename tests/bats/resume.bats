@@ -50,24 +50,9 @@ teardown_file() {
 }
 
 teardown() {
-	if [ -n "${RUN_PID:-}" ] && kill -0 "$RUN_PID" 2>/dev/null; then
-		kill -KILL -- "-$RUN_PID" 2>/dev/null || true
-	fi
-	release_lock rs_src
-	[ -z "${DB:-}" ] || release_lock "$DB" 2>/dev/null || true
+	stop_run rs_src
 }
 
-# the run's books, to compare with the reference's
-books() {
-	q1 -d "$1" -v run="$2" <<'SQL'
-SELECT entity, status, loaded_rows, rejected_rows, noted_rows
-  FROM ferry.entity_runs WHERE run_id = :'run' ORDER BY entity;
-SELECT entity, stage, reason, disposition, count(*), string_agg(legacy_id, ',' ORDER BY legacy_id)
-  FROM ferry.rejects WHERE run_id = :'run' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
-SELECT entity, count(*) FROM ferry.id_map WHERE run_id = :'run' GROUP BY 1 ORDER BY 1;
-SELECT status, source_rows, loaded_rows, rejected_rows, success_rate FROM ferry.runs WHERE run_id = :'run';
-SQL
-}
 
 # crash POINT MODE: a run of the demo plan into a fresh database $DB,
 # killed at POINT (extract, load, between), with pipes or spool files
