@@ -292,10 +292,37 @@ parse_tree_policy(parser *ps, const char *s, tree_policy *out)
 	return true;
 }
 
+const char *
+plan_ref_kind_name(ref_kind kind)
+{
+	switch (kind)
+	{
+		case REF_UUID:
+			return "ref";
+		case REF_CHECK:
+			return "check";
+		case REF_DEFER:
+			return "defer";
+		case REF_FORWARD:
+			return "forward";
+	}
+	return "?";
+}
+
+/*
+ * defer and forward exist to break cycles: the entity they name may load
+ * after theirs, so they are not ordering edges
+ */
+bool
+plan_ref_orders(ref_kind kind)
+{
+	return kind == REF_UUID || kind == REF_CHECK;
+}
+
 static bool
 parse_ref(parser *ps, plan_entity *e, ref_kind kind, int n, char **v)
 {
-	const char *what = kind == REF_UUID ? "ref" : kind == REF_CHECK ? "check" : "defer";
+	const char *what = plan_ref_kind_name(kind);
 	int max = kind == REF_DEFER ? 2 : 3;
 	plan_ref r = {0};
 
@@ -313,7 +340,7 @@ parse_ref(parser *ps, plan_entity *e, ref_kind kind, int n, char **v)
 	for (int i = 0; i < e->nrefs; i++)
 		if (strcmp(e->refs[i].column, v[0]) == 0)
 		{
-			perr(ps, "column \"%s\" already has a ref, check or defer (line %d)",
+			perr(ps, "column \"%s\" already has a ref, check, defer or forward (line %d)",
 				 v[0], e->refs[i].line);
 			return false;
 		}
@@ -409,6 +436,33 @@ parse_poly(parser *ps, plan_entity *e, int n, char **v)
 	return true;
 }
 
+/* unused COL[,COL...] [in SCHEMA.TABLE] */
+static bool
+parse_unused(parser *ps, plan_entity *e, int n, char **v)
+{
+	const char *table = NULL;
+
+	if (n >= 3 && strcmp(v[n - 2], "in") == 0)
+	{
+		table = v[n - 1];
+		n -= 2;
+	}
+	if (n == 0 || (n >= 1 && strcmp(v[n - 1], "in") == 0))
+	{
+		perr(ps, "usage: unused COLUMN[,COLUMN...] [in SCHEMA.TABLE]");
+		return false;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		int k = e->nunused;
+
+		strv_push(&e->nunused, &e->unused_cols, v[i]);
+		e->unused_tables = xrealloc(e->unused_tables, sizeof(char *) * (size_t) (k + 1));
+		e->unused_tables[k] = table ? xstrdup(table) : NULL;
+	}
+	return true;
+}
+
 static bool
 list_directive(parser *ps, const char *what, int n, char **v, int *outn, char ***outv,
 			   bool once)
@@ -485,9 +539,23 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 		return ok;
 	}
 
-	/* key and conflict take COL[,COL...]; others split on white space only */
+	if (strcmp(word, "reason") == 0)
+	{
+		const char *text = skip_space(s);
+
+		if (*text == '\0')
+			perr(ps, "usage: reason TEXT");
+		else
+			ok = set_once(ps, &e->reason, "reason", text);
+		free(word);
+		return ok;
+	}
+
+	/* lists take COL[,COL...]; others split on white space only */
 	bool commas = strcmp(word, "key") == 0 || strcmp(word, "conflict") == 0 ||
-		strcmp(word, "drop") == 0 || strcmp(word, "depends") == 0;
+		strcmp(word, "drop") == 0 || strcmp(word, "depends") == 0 ||
+		strcmp(word, "merges") == 0 || strcmp(word, "unused") == 0 ||
+		strcmp(word, "default") == 0;
 
 	if (!rest_tokens(ps, &s, commas, &n, &v))
 		goto done;
@@ -555,6 +623,14 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 		ok = parse_ref(ps, e, REF_CHECK, n, v);
 	else if (strcmp(word, "defer") == 0)
 		ok = parse_ref(ps, e, REF_DEFER, n, v);
+	else if (strcmp(word, "forward") == 0)
+		ok = parse_ref(ps, e, REF_FORWARD, n, v);
+	else if (strcmp(word, "merges") == 0)
+		ok = list_directive(ps, "merges", n, v, &e->nmerges, &e->merges, false);
+	else if (strcmp(word, "default") == 0)
+		ok = list_directive(ps, "default", n, v, &e->ndefaults, &e->defaults, false);
+	else if (strcmp(word, "unused") == 0)
+		ok = parse_unused(ps, e, n, v);
 	else if (strcmp(word, "tree") == 0)
 		ok = parse_tree(ps, e, n, v);
 	else if (strcmp(word, "poly") == 0)
@@ -609,9 +685,20 @@ top_directive(parser *ps, const char *line)
 	}
 	if (!next_token(ps, &s, false, &word, &error))
 		return !error;
-	if (!rest_tokens(ps, &s, false, &n, &v))
+	if (!rest_tokens(ps, &s, strcmp(word, "sources") == 0, &n, &v))
 		goto done;
-	if (strcmp(word, "namespace") == 0)
+	if (strcmp(word, "sources") == 0)
+	{
+		if (n == 0)
+			perr(ps, "usage: sources SCHEMA[,SCHEMA...]");
+		else
+		{
+			for (int i = 0; i < n; i++)
+				strv_push(&p->nsources, &p->sources, v[i]);
+			ok = true;
+		}
+	}
+	else if (strcmp(word, "namespace") == 0)
 	{
 		if (n != 1)
 			perr(ps, "usage: namespace UUID");
@@ -645,7 +732,7 @@ top_directive(parser *ps, const char *line)
 	else if (strcmp(word, "ferry-plan") == 0)
 		perr(ps, "\"ferry-plan\" header given twice");
 	else
-		perr(ps, "unknown directive \"%s\" (expected entity, namespace or TODO)", word);
+		perr(ps, "unknown directive \"%s\" (expected entity, namespace, sources or TODO)", word);
 done:
 	free(word);
 	strv_free(n, v);
@@ -900,6 +987,13 @@ entity_free(plan_entity *e)
 	free(e->extract_sql);
 	strv_free(e->ntodo, e->todo);
 	free(e->todo_line);
+	strv_free(e->nmerges, e->merges);
+	for (int i = 0; i < e->nunused; i++)
+		free(e->unused_tables[i]);
+	free(e->unused_tables);
+	strv_free(e->nunused, e->unused_cols);
+	strv_free(e->ndefaults, e->defaults);
+	free(e->reason);
 }
 
 void
@@ -912,6 +1006,7 @@ plan_free(plan *p)
 	free(p->entities);
 	strv_free(p->ntodo, p->todo);
 	free(p->todo_line);
+	strv_free(p->nsources, p->sources);
 	free(p->path);
 	free(p);
 }
@@ -1002,7 +1097,7 @@ graph_build(const plan *p, graph *g)
 		{
 			int j;
 
-			if (e->refs[r].kind == REF_DEFER)
+			if (!plan_ref_orders(e->refs[r].kind))
 				continue;
 			j = entity_index(p, e->refs[r].entity);
 			if (j >= 0 && j != i && p->entities[j].target != NULL)
@@ -1244,7 +1339,8 @@ plan_order(const plan *p, int *order, int *level)
 		buf_init(&b, 256);
 		describe_cycle(p, len, cycle, why, &b);
 		log_error("%s: dependency cycle: %s; break it with \"defer COLUMN ENTITY\" "
-				  "on a nullable column", p->path ? p->path : "plan", buf_cstr(&b));
+				  "on a nullable column, or \"forward COLUMN ENTITY\"", p->path ? p->path : "plan",
+				  buf_cstr(&b));
 		buf_free(&b);
 		free(cycle);
 		free(why);
@@ -1337,8 +1433,7 @@ plan_validate(const plan *p)
 		for (int r = 0; r < e->nrefs; r++)
 		{
 			const plan_ref *ref = &e->refs[r];
-			const char *what = ref->kind == REF_UUID ? "ref" :
-				ref->kind == REF_CHECK ? "check" : "defer";
+			const char *what = plan_ref_kind_name(ref->kind);
 
 			problems += check_target_entity(p, e, ref->line, what, ref->entity,
 											ref->kind != REF_CHECK);
@@ -1353,9 +1448,10 @@ plan_validate(const plan *p)
 							strcmp(ref->column, e->poly->id_column) == 0))
 				problems += problem(p, ref->line, "entity \"%s\": column \"%s\" is both in the poly "
 									"and a %s", e->name, ref->column, what);
-			if (ref->kind == REF_DEFER && strcmp(ref->entity, e->name) == 0)
-				problems += problem(p, ref->line, "entity \"%s\": defer to itself: use tree",
-									e->name);
+			if ((ref->kind == REF_DEFER || ref->kind == REF_FORWARD) &&
+				strcmp(ref->entity, e->name) == 0)
+				problems += problem(p, ref->line, "entity \"%s\": %s to itself: use tree",
+									e->name, what);
 		}
 		if (e->tree && e->uuid_column == NULL)
 			problems += problem(p, e->line, "entity \"%s\": tree needs a uuid column", e->name);
@@ -1436,6 +1532,12 @@ plan_write(FILE *f, const plan *p)
 		uuid_format(p->ns, u);
 		fprintf(f, "namespace %s\n", u);
 	}
+	if (p->nsources)
+	{
+		fputs("sources ", f);
+		write_list(f, p->nsources, p->sources, ",");
+		fputc('\n', f);
+	}
 	for (int i = 0; i < p->ntodo; i++)
 		fprintf(f, "TODO: %s\n", p->todo[i]);
 	for (int i = 0; i < p->nentities; i++)
@@ -1485,8 +1587,7 @@ plan_write(FILE *f, const plan *p)
 		{
 			const plan_ref *ref = &e->refs[r];
 
-			fputs(ref->kind == REF_UUID ? "  ref " : ref->kind == REF_CHECK ? "  check " :
-				  "  defer ", f);
+			fprintf(f, "  %s ", plan_ref_kind_name(ref->kind));
 			plan_write_name(f, ref->column);
 			fputc(' ', f);
 			plan_write_name(f, ref->entity);
@@ -1552,6 +1653,31 @@ plan_write(FILE *f, const plan *p)
 			write_list(f, e->nconflict, e->conflict, ",");
 			fputc('\n', f);
 		}
+		if (e->reason)
+			fprintf(f, "  reason %s\n", e->reason);
+		if (e->nmerges)
+		{
+			fputs("  merges ", f);
+			write_list(f, e->nmerges, e->merges, ",");
+			fputc('\n', f);
+		}
+		for (int u = 0; u < e->nunused; u++)
+		{
+			fputs("  unused ", f);
+			plan_write_name(f, e->unused_cols[u]);
+			if (e->unused_tables[u])
+			{
+				fputs(" in ", f);
+				plan_write_name(f, e->unused_tables[u]);
+			}
+			fputc('\n', f);
+		}
+		if (e->ndefaults)
+		{
+			fputs("  default ", f);
+			write_list(f, e->ndefaults, e->defaults, ",");
+			fputc('\n', f);
+		}
 		for (int t = 0; t < e->ntodo; t++)
 			if (!todo_in_extract(e, t))
 				fprintf(f, "  TODO: %s\n", e->todo[t]);
@@ -1575,4 +1701,27 @@ plan_write(FILE *f, const plan *p)
 		}
 		fputs("end\n", f);
 	}
+}
+
+/* ---- coverage ---- */
+
+bool
+plan_lists_unused(const plan_entity *e, const char *table, const char *column)
+{
+	for (int i = 0; i < e->nunused; i++)
+	{
+		const char *t = e->unused_tables[i] ? e->unused_tables[i] : e->source;
+
+		if (strcmp(e->unused_cols[i], column) != 0)
+			continue;
+		if (table == NULL ? e->unused_tables[i] == NULL : (t && strcmp(t, table) == 0))
+			return true;
+	}
+	return false;
+}
+
+bool
+plan_lists_default(const plan_entity *e, const char *column)
+{
+	return in_list(e->ndefaults, e->defaults, column);
 }

@@ -11,6 +11,8 @@
  *
  *   ferry-plan 1
  *   namespace   UUID                 UUIDv5 namespace (default: ferry's)
+ *   sources     SCHEMA[,SCHEMA...]   the source schemas the plan covers: each of
+ *                                    their tables is an entity's source or merge
  *   TODO: text                       unresolved; "ferry run" refuses the plan
  *
  *   entity NAME
@@ -26,6 +28,10 @@
  *     check       COL ENTITY [reject|null]    same, but the value is kept (natural key)
  *     defer       COL ENTITY         breaks a foreign-key cycle: loaded NULL, then
  *                                    set by a fix-up step once ENTITY is loaded
+ *     forward     COL ENTITY [reject|null]    breaks a foreign-key cycle whose column
+ *                                    is NOT NULL: mapped to the UUID from the legacy
+ *                                    key alone, checked against ENTITY's keys in the
+ *                                    source; ENTITY may load after this entity
  *     tree        PARENTCOL [depth=COL] [orphan=root|reject] [cycle=reject|root]
  *                                    self reference: parents are emitted before
  *                                    children; PARENTCOL is mapped like a ref
@@ -39,6 +45,12 @@
  *     repair      COL VALUE          when the destination refuses a value of COL (it does
  *                                    not parse, or breaks NOT NULL), load VALUE (or NULL)
  *                                    there instead and note it with the original row
+ *     merges      SCHEMA.TABLE[,...] other source tables whose columns this entity
+ *                                    migrates (joined in its extract): coverage
+ *     unused      COL[,COL...] [in SCHEMA.TABLE]   source columns (of the source
+ *                                    table, or of TABLE) not migrated, on purpose
+ *     default     COL[,COL...]       destination columns left to their default, on purpose
+ *     reason      TEXT               why the entity is not migrated (target -), or notes
  *     TODO: text
  *     extract                        (a line of the query containing "TODO:"
  *                                    is a TODO too)
@@ -57,8 +69,14 @@ typedef enum ref_kind
 {
 	REF_UUID,      /* ref: legacy key -> UUID */
 	REF_CHECK,     /* check: natural key, existence only */
-	REF_DEFER      /* defer: NULL now, fixed up later */
+	REF_DEFER,     /* defer: NULL now, fixed up later */
+	REF_FORWARD    /* forward: UUID from the key now, the entity may load later */
 } ref_kind;
+
+/* the directive of a ref kind: "ref", "check", "defer", "forward" */
+const char *plan_ref_kind_name(ref_kind kind);
+/* does a ref of this kind order its entity after the one it names? */
+bool plan_ref_orders(ref_kind kind);
 
 typedef enum missing_policy
 {
@@ -122,6 +140,15 @@ typedef struct plan_entity
 	char *extract_sql;        /* NULL if not given */
 	int ntodo;
 	char **todo;
+	/* coverage: what the plan leaves out on purpose (see plan_covers_*) */
+	int nmerges;
+	char **merges;            /* other source tables the extract migrates columns of */
+	int nunused;
+	char **unused_cols;       /* source columns not migrated ... */
+	char **unused_tables;     /* ... of this table (NULL: the entity's source) */
+	int ndefaults;
+	char **defaults;          /* destination columns left to their default */
+	char *reason;             /* NULL if none */
 	int line;                 /* line of "entity NAME" */
 	/* added fields (zero when a plan is built in memory) */
 	int *todo_line;           /* line of each TODO (a directive or an extract line) */
@@ -140,6 +167,8 @@ typedef struct plan
 	int nentities;
 	plan_entity *entities;
 	int *todo_line;           /* added: line of each top-level TODO */
+	int nsources;
+	char **sources;           /* source schemas covered (none: not stated) */
 } plan;
 
 /* parse a plan file; NULL on error, logged as "FILE:LINE: what is wrong" */
@@ -188,5 +217,14 @@ char *plan_default_keyspace(const char *source);
 
 /* a column, entity or table name as the plan writes it: bare, or "quoted" */
 void plan_write_name(FILE *f, const char *name);
+
+/*
+ * Coverage (man/ferry-plan.5, COVERAGE): is a source column of table
+ * (SCHEMA.TABLE as the plan writes it) listed "unused" by entity e (the
+ * entity's source when table is NULL)?  Is a destination column listed
+ * "default"?
+ */
+bool plan_lists_unused(const plan_entity *e, const char *table, const char *column);
+bool plan_lists_default(const plan_entity *e, const char *column);
 
 #endif

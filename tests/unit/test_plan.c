@@ -454,6 +454,94 @@ test_roundtrip(void)
 	}
 }
 
+/* coverage directives and forward refs (man/ferry-plan.5, COVERAGE and CYCLES) */
+static const char COVERAGE[] =
+	"ferry-plan 1\n"
+	"sources public,sales\n"
+	"entity store\n"
+	"  source public.store\n"
+	"  target public.stores\n"
+	"  key legacy_store_id\n"
+	"  uuid id\n"
+	"  forward manager_staff_id staff\n"
+	"  merges public.store_extra\n"
+	"  unused last_update,\"odd col\"\n"
+	"  unused note in public.store_extra\n"
+	"  default created_by,flags\n"
+	"  extract\n"
+	"    SELECT 1\n"
+	"  end\n"
+	"end\n"
+	"entity staff\n"
+	"  source public.staff\n"
+	"  target public.staff\n"
+	"  key legacy_staff_id\n"
+	"  uuid id\n"
+	"  ref store_id store\n"
+	"  extract\n"
+	"    SELECT 1\n"
+	"  end\n"
+	"end\n"
+	"entity old_log\n"
+	"  source public.old_log\n"
+	"  target -\n"
+	"  reason an audit trail the application no longer reads\n"
+	"end\n";
+
+static void
+test_coverage(void)
+{
+	plan *p = parse(COVERAGE);
+	plan *q = NULL;
+	plan_entity *st, *sf, *log_e;
+	int order[3], level[3];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	const char *msg;
+
+	ok(p != NULL, "coverage directives and forward parse");
+	if (p == NULL)
+		return;
+	st = plan_find(p, "store");
+	sf = plan_find(p, "staff");
+	log_e = plan_find(p, "old_log");
+	ok(p->nsources == 2 && strcmp(p->sources[1], "sales") == 0, "sources: a comma list");
+	ok(st->nrefs == 1 && st->refs[0].kind == REF_FORWARD && st->refs[0].on_missing == MISSING_REJECT &&
+	   strcmp(plan_ref_kind_name(st->refs[0].kind), "forward") == 0, "forward, reject by default");
+	ok(st->nmerges == 1 && strcmp(st->merges[0], "public.store_extra") == 0, "merges");
+	ok(st->nunused == 3 && plan_lists_unused(st, NULL, "odd col") &&
+	   plan_lists_unused(st, "public.store", "last_update") &&
+	   plan_lists_unused(st, "public.store_extra", "note") &&
+	   !plan_lists_unused(st, NULL, "note") && !plan_lists_unused(st, "public.store", "note"),
+	   "unused columns of the source and of a merged table");
+	ok(plan_lists_default(st, "flags") && !plan_lists_default(st, "id"), "default columns");
+	ok(log_e && log_e->reason && strcmp(log_e->reason, "an audit trail the application no longer reads") == 0,
+	   "reason keeps the rest of the line");
+	{ int vq = validate_quiet(p, &msg); ok(vq == 0, "a forward ref breaks the cycle (%s)", msg); }
+	ok(plan_order(p, order, level) && level[0] == 0 && level[1] == 1,
+	   "forward is not an ordering edge: store, then staff");
+
+	f = open_memstream(&out, &len);
+	plan_write(f, p);
+	fclose(f);
+	q = plan_parse(out, len, "w.plan");
+	ok(q != NULL && q->nsources == 2 && plan_find(q, "store")->nunused == 3 &&
+	   plan_lists_unused(plan_find(q, "store"), "public.store_extra", "note") &&
+	   plan_find(q, "store")->refs[0].kind == REF_FORWARD &&
+	   plan_find(q, "store")->ndefaults == 2 && plan_find(q, "store")->nmerges == 1 &&
+	   plan_find(q, "old_log")->reason != NULL,
+	   "coverage directives survive plan_write");
+	plan_free(q);
+	free(out);
+	plan_free(p);
+
+	p = parse("ferry-plan 1\nentity a\n  target public.a\n  unused x in\nend\n");
+	ok(p == NULL, "unused ... in without a table is refused");
+	plan_free(p);
+	(void) sf;
+}
+
 int
 main(void)
 {
@@ -463,6 +551,7 @@ main(void)
 	test_todo();
 	test_order();
 	test_roundtrip();
+	test_coverage();
 	printf("1..%d\n", ntest);
 	if (capture_fd >= 0)
 	{
