@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "exitcode.h"
+#include "forward.h"
 #include "load.h"
 #include "log.h"
 #include "pgconn.h"
@@ -279,14 +280,14 @@ main(int argc, char **argv)
 	event_set_context(common.run, entity_name);
 
 	plan *p = NULL;
+	plan_entity *e = NULL;
 
 	if (plan_file)
 	{
 		p = plan_load(plan_file);
 		if (p == NULL)
 			exit(FERRY_EXIT_USAGE);
-		plan_entity *e = plan_find(p, entity_name);
-
+		e = plan_find(p, entity_name);
 		if (e == NULL)
 			die(FERRY_EXIT_USAGE, "%s: no entity \"%s\"", plan_file, entity_name);
 		if (e->target == NULL)
@@ -334,11 +335,14 @@ main(int argc, char **argv)
 		exit(FERRY_EXIT_TARGET);
 	if (!sync_commit && !pg_exec(conn, "SET synchronous_commit = off"))
 		exit(FERRY_EXIT_TARGET);
+	bool fk_checks_on = true;
+
 	if (strcmp(triggers, "on") != 0)
 	{
 		PGresult *res = PQexec(conn, "SET session_replication_role = replica");
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
+		fk_checks_on = !ok;
 		if (!ok && strcmp(triggers, "replica") == 0)
 			die(FERRY_EXIT_TARGET, "target: cannot set session_replication_role = replica: %s",
 				pg_errmsg(conn, res));
@@ -350,6 +354,9 @@ main(int argc, char **argv)
 					 "checks are off for this load; ferry checks references itself");
 		PQclear(res);
 	}
+	/* forward references need the foreign keys they would trip off (the fix-up has none) */
+	if (e && strcmp(spec.phase, "fixup") != 0 && !forward_loadable(conn, e, fk_checks_on))
+		exit(strcmp(triggers, "on") == 0 ? FERRY_EXIT_USAGE : FERRY_EXIT_TARGET);
 	/* the ferry schema's tables are keyed by run and entity: without both, keep no books */
 	spec.bookkeeping = spec.run && spec.entity && ferry_schema_present(conn);
 	if (!spec.bookkeeping && spec.run && spec.entity)
