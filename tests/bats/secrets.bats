@@ -187,7 +187,7 @@ seen_ok() {
 	seen_ok 5
 }
 
-@test "PGPASSWORD: used, and never copied to a command line, a log or the books" {
+@test "PGPASSWORD: used, and in no program's command line or environment, no log, not in the books" {
 	clone_db sc_tmpl sc_c
 	export PGPASSWORD=$SECRET FERRY_SOURCE="dbname=sc_src user=$ROLE" FERRY_TARGET="dbname=sc_c user=$ROLE"
 	run ferry run --plan "$DEMO_PLAN" --only offices,profiles --min-success 0 --run-id sc --workdir "$BATS_TEST_TMPDIR/w"
@@ -223,7 +223,7 @@ seen_ok() {
 	seen_ok 3
 }
 
-@test "ferry cleanup with a password in --target: psql never gets it on its command line" {
+@test "ferry cleanup with a password in --target: no program it starts gets it, on its command line or in its environment" {
 	clone_db sc_tmpl sc_f
 	printf 'public.offices.no_such_column\n' >"$BATS_TEST_TMPDIR/cols.txt"
 	run ferry cleanup analyse --columns "$BATS_TEST_TMPDIR/cols.txt" \
