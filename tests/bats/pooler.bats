@@ -42,8 +42,9 @@ start_pgbouncer() {
 		echo "logfile = $PGB/$name.log"
 		printf '%s\n' "$@"
 	} >"$PGB/$name.ini"
-	# -d: in the background, stdio closed (bats' fd 3 too, or bats would wait for it)
-	as_postgres pgbouncer -d "$PGB/$name.ini" 3>&- || return 1
+	# -d: in the background, stdio closed (bats' fd 3 too, or bats would
+	# wait for it); /usr/sbin is not in every user's PATH
+	as_postgres "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" -d "$PGB/$name.ini" 3>&- || return 1
 	wait_until 30 grep -q 'process up' "$PGB/$name.log"
 }
 
