@@ -517,7 +517,8 @@ stream_fail(ferry_reader *r, int where, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (where == IN_TRAILER)
+	/* an input error once the trailer is read: after the trailer, not in a chunk */
+	if (where == IN_TRAILER || (where == IN_CHUNK && r->trailer_at > 0))
 		log_error("%s: %s (in the trailer after chunk %" PRIu64 ", at byte %" PRIu64 " of the %sstream)",
 				  in_name(r->in), buf_cstr(&msg), r->chunk - 1, r->trailer_at, z);
 	else if (where == IN_HANDED)
