@@ -458,6 +458,13 @@ writer_free(ferry_writer *w)
 #define READ_CHUNK (1 << 20)
 #endif
 
+/*
+ * At most this much per read: a zstd spool decodes as much as a read asks
+ * for, and a damaged block is found when it is decoded: so it is found
+ * while its own chunk (within a block of 128 kB) is being read.
+ */
+#define READ_MAX (READ_CHUNK / 8)
+
 /* a chunk's check record and the trailer take fewer bytes than this */
 #define CHECK_MAX 128
 
@@ -555,7 +562,8 @@ read_more(ferry_reader *r)
 		r->cap = r->cap * 2;
 		r->data = xrealloc(r->data, r->cap);
 	}
-	ssize_t n = in_read(r->in, r->data + r->end, r->cap - r->end);
+	size_t room = r->cap - r->end;
+	ssize_t n = in_read(r->in, r->data + r->end, room < READ_MAX ? room : READ_MAX);
 
 	if (n < 0)
 	{
