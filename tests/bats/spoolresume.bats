@@ -6,14 +6,14 @@
 # committed (--mode skip, as a pipe-mode resume does): every row once, no
 # reject, the same rows as a reference load (issue 15).
 #
-# The run loads one entity of 6000 rows with --spool; a trigger ends the
-# load's session at row 3500, so that batches before it are committed and
+# The run loads one entity of 4000 rows with --spool; a trigger ends the
+# load's session at row 2500, so that batches before it are committed and
 # the run fails (exit 4) with its spool files whole.
 
 load helpers
 bats_require_minimum_version 1.5.0
 
-ROWS=6000
+ROWS=4000
 
 setup_file() {
 	local d=$BATS_FILE_TMPDIR
@@ -58,14 +58,14 @@ clone_db() {
 }
 
 # failed_run DB: the run r1 into DB with spool files in $BATS_TEST_TMPDIR/spool,
-# failed in its load at row 3500 with batches before it committed
+# failed in its load at row 2500 with batches before it committed
 failed_run() {
 	local db=$1 d=$BATS_TEST_TMPDIR n
 	clone_db sr_tmpl "$db"
 	q -d "$db" <<'SQL'
 CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.legacy_id = 3500 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+  IF NEW.legacy_id = 2500 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER end_session BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION end_session();
@@ -77,7 +77,7 @@ SQL
 	q -d "$db" -c "DROP TRIGGER end_session ON items"
 	n=$(q1 -d "$db" -c "SELECT count(*) FROM items")
 	[ "$n" -gt 0 ] || false
-	[ "$n" -lt 3500 ] || false
+	[ "$n" -lt 2500 ] || false
 	[ -f "$d/spool/items.zst" ] || false
 }
 
