@@ -1,8 +1,8 @@
 /*
- * catalog.h: what ferry-plan reads from pg_catalog on either side.
+ * catalog.h: what ferry-plan and ferry-verify read from pg_catalog on either side.
  */
-#ifndef FERRY_PLAN_CATALOG_H
-#define FERRY_PLAN_CATALOG_H
+#ifndef FERRY_CATALOG_H
+#define FERRY_CATALOG_H
 
 #include <stdbool.h>
 #include <libpq-fe.h>
