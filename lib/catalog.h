@@ -74,6 +74,12 @@ typedef struct catalog
  * through foreign keys, transitively.  False on error (logged).
  */
 bool catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalog *cat);
+/*
+ * Only the tables named (schema.table, as qname) and their columns: no
+ * keys, foreign keys, checks, triggers or keywords (ferry-verify, which
+ * needs a few tables' columns, quickly).
+ */
+bool catalog_read_tables(PGconn *conn, int ntables, char **tables, catalog *cat);
 void catalog_free(catalog *cat);
 
 cat_table *catalog_find(const catalog *cat, const char *schema, const char *name);
