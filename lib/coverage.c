@@ -26,6 +26,7 @@ typedef struct outcol
 	char *name;
 	unsigned int oid;
 	const char *base;         /* pg_type name, domains resolved (points into the type list) */
+	const char *display;      /* its SQL name: integer, character varying */
 	char category;
 } outcol;
 
@@ -328,6 +329,7 @@ typedef struct typeinfo
 {
 	unsigned int oid;
 	char *name;
+	char *display;
 	char category;
 } typeinfo;
 
@@ -347,7 +349,8 @@ resolve_types(PGconn *src, described *ds, int n, int *ntypes, typeinfo **types)
 	buf_putc(&arr, '}');
 	params[0] = buf_cstr(&arr);
 	res = pg_query(src, "SELECT t.oid, coalesce(bt.typname, t.typname), "
-				   "coalesce(bt.typcategory, t.typcategory) FROM pg_type t "
+				   "coalesce(bt.typcategory, t.typcategory), format_type(coalesce(bt.oid, t.oid), NULL) "
+				   "FROM pg_type t "
 				   "LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype "
 				   "WHERE t.oid = ANY ($1::oid[])", 1, params);
 	buf_free(&arr);
@@ -360,17 +363,19 @@ resolve_types(PGconn *src, described *ds, int n, int *ntypes, typeinfo **types)
 		(*types)[i].oid = (unsigned int) strtoul(PQgetvalue(res, i, 0), NULL, 10);
 		(*types)[i].name = xstrdup(PQgetvalue(res, i, 1));
 		(*types)[i].category = PQgetvalue(res, i, 2)[0];
+		(*types)[i].display = xstrdup(PQgetvalue(res, i, 3));
 	}
 	PQclear(res);
 	for (int i = 0; i < n; i++)
 		for (int c = 0; c < ds[i].n; c++)
 		{
-			ds[i].cols[c].base = "unknown";
+			ds[i].cols[c].base = ds[i].cols[c].display = "unknown";
 			ds[i].cols[c].category = 'X';
 			for (int t = 0; t < *ntypes; t++)
 				if ((*types)[t].oid == ds[i].cols[c].oid)
 				{
 					ds[i].cols[c].base = (*types)[t].name;
+					ds[i].cols[c].display = (*types)[t].display;
 					ds[i].cols[c].category = (*types)[t].category;
 				}
 		}
@@ -449,7 +454,7 @@ check_outputs(const plan_entity *e, const described *d, const cat_table *t, cons
 		{
 			add(out, COV_TYPE, e, column_line(e, ids, o->name), e->target,
 				"output column %s is %s in the source, and no %s value loads into %s.%s (%s): "
-				"convert it in the query%s", o->name, o->base, o->base, t->qname, tc->name,
+				"convert it in the query%s", o->name, o->display, o->display, t->qname, tc->name,
 				tc->type, strcmp(tc->base, "uuid") == 0 ?
 				", or map it with \"ref\"/\"forward\" if it holds legacy keys" : "");
 			set_column(out, o->name);
@@ -679,7 +684,10 @@ run(const plan *p, const plan_entity *only, const cov_sides *s, cov_findings *ou
 		free(ds[i].cols);
 	}
 	for (int i = 0; i < ntypes; i++)
+	{
 		free(types[i].name);
+		free(types[i].display);
+	}
 	free(types);
 	free(ds);
 	free(es);
