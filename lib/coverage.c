@@ -620,6 +620,19 @@ named_by_plan(const plan *p, const char *qname)
 static void
 check_tables(const plan *p, const catalog *scat, cov_findings *out)
 {
+	/* the entities not migrated name tables too (the migrated ones are checked with their query) */
+	for (int i = 0; i < p->nentities; i++)
+	{
+		const plan_entity *e = &p->entities[i];
+
+		if ((e->target == NULL || e->extract_sql == NULL) && e->source &&
+			find_table(scat, e->source) == NULL)
+			add(out, COV_TABLE_MISSING, e, e->line, e->source,
+				"source table %s does not exist in the source", e->source);
+	}
+	if (p->nsources == 0)
+		log_info("%s: no \"sources\" line: the source's tables are not checked for coverage",
+				 p->path ? p->path : "plan");
 	for (int s = 0; s < p->nsources; s++)
 	{
 		int found = 0;
@@ -758,6 +771,9 @@ words(const char *name, char out[][64], int max)
 			}
 		if (len > 4 && strcmp(w + len - 3, "ies") == 0)
 			snprintf(w + len - 3, 4, "y");
+		else if (len > 4 && (strcmp(w + len - 4, "sses") == 0 || strcmp(w + len - 4, "ches") == 0 ||
+							 strcmp(w + len - 4, "shes") == 0 || strcmp(w + len - 3, "xes") == 0))
+			w[len - 2] = '\0';
 		else if (len > 3 && w[len - 1] == 's' && w[len - 2] != 's')
 			w[len - 1] = '\0';
 		snprintf(out[n++], 64, "%s", w);

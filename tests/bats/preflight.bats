@@ -73,6 +73,7 @@ EOF
 
 teardown_file() {
 	drop_dbs
+	psql -X -q -c "DROP ROLE IF EXISTS pf_forward_loader" >/dev/null 2>&1 || true
 }
 
 # dbs NAME: a fresh source pf_NAME_src and destination pf_NAME_dst
@@ -183,6 +184,25 @@ books_of() {
 	[[ $stderr == *'entity "shipments": "drop courier_id": the extract query has no output column courier_id'* ]]
 	# a ref column is mapped to a uuid: integer in the source is what it should be
 	[[ $stderr != *"patient_id"* ]]
+}
+
+@test "a forward reference: its foreign key must be DEFERRABLE, or the target role able to turn checks off" {
+	dbs fwd
+	sed 's/  ref patient_id patients/  forward patient_id patients/' "$PLAN" >"$BATS_TEST_TMPDIR/fwd.plan"
+	# a superuser may set session_replication_role: the load can run with foreign-key checks off
+	check fwd "$BATS_TEST_TMPDIR/fwd.plan"
+	assert_exit 0
+	# a role that may not, and a foreign key checked at once
+	psql -X -q -c "DROP ROLE IF EXISTS pf_forward_loader; CREATE ROLE pf_forward_loader LOGIN"
+	run --separate-stderr ferry-plan check "$BATS_TEST_TMPDIR/fwd.plan" --source dbname=pf_fwd_src \
+		--target "dbname=pf_fwd_dst user=pf_forward_loader"
+	assert_exit 2
+	[[ $stderr == *"fwd.plan:$(line_of 'forward patient_id' "$BATS_TEST_TMPDIR/fwd.plan"):"' entity "shipments": "forward patient_id patients": the foreign key shipments_patient_id_fkey of public.shipments is not DEFERRABLE and the target role may not set session_replication_role'* ]]
+	# the same role, the foreign key DEFERRABLE: checked at commit
+	q -d pf_fwd_dst -c "ALTER TABLE shipments ALTER CONSTRAINT shipments_patient_id_fkey DEFERRABLE INITIALLY DEFERRED"
+	run --separate-stderr ferry-plan check "$BATS_TEST_TMPDIR/fwd.plan" --source dbname=pf_fwd_src \
+		--target "dbname=pf_fwd_dst user=pf_forward_loader"
+	assert_exit 0
 }
 
 @test "ferry run refuses a plan that no longer fits, before its first step, listing every problem" {
