@@ -540,7 +540,12 @@ check_forward(const plan_entity *e, const cat_table *t, PGconn *dst, int *can_of
 		int c = table_column(t, r->column);
 		cat_fk *fk;
 
-		if (r->kind != REF_FORWARD || c < 0 || (fk = table_fk_on(t, c)) == NULL || fk->deferrable)
+		/*
+		 * each batch commits on its own, so even a DEFERRABLE key is checked
+		 * before the other entity of the cycle is loaded: only foreign-key
+		 * checks off lets a forward reference in (as ferry-load decides)
+		 */
+		if (r->kind != REF_FORWARD || c < 0 || (fk = table_fk_on(t, c)) == NULL)
 			continue;
 		if (dst == NULL)
 			continue;
@@ -549,10 +554,11 @@ check_forward(const plan_entity *e, const cat_table *t, PGconn *dst, int *can_of
 		if (*can_off)
 			continue;
 		add(out, COV_FORWARD, e, r->line > 0 ? r->line : e->line, e->target,
-			"\"forward %s %s\": the foreign key %s of %s is not DEFERRABLE and the target role "
-			"may not set session_replication_role (foreign-key checks off): make the constraint "
-			"DEFERRABLE, load as a role that may, or use \"defer\" on a nullable column",
-			r->column, r->entity, fk->name, t->qname);
+			"\"forward %s %s\": the foreign key %s of %s would refuse the rows (each batch "
+			"commits before %s is loaded) and the target role may not set "
+			"session_replication_role (foreign-key checks off): load as a role that may, or "
+			"use \"defer\" on a nullable column",
+			r->column, r->entity, fk->name, t->qname, r->entity);
 		set_column(out, r->column);
 	}
 	return true;
