@@ -8,7 +8,13 @@
 #include "names.h"
 #include "pgconn.h"
 
-static bool
+bool
+starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool
 ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);

@@ -9,6 +9,9 @@
 #include "buf.h"
 #include "catalog.h"
 
+bool starts_with(const char *s, const char *prefix);
+bool ends_with(const char *s, const char *suffix);
+
 /* English plural of a table-ish word: y -> ies, s/x/z/ch/sh -> es, else +s (malloc'ed) */
 char *pluralize(const char *word);
 
