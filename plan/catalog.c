@@ -60,7 +60,7 @@ static const char *q_keys =
 
 /* foreign keys: one row per column pair, in key order */
 static const char *q_fks =
-	"SELECT con.conrelid, con.conname, con.confrelid, a.attname, fa.attname "
+	"SELECT con.conrelid, con.conname, con.confrelid, a.attname, fa.attname, con.condeferrable "
 	"FROM pg_constraint con "
 	"CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY k(attnum, fattnum, ord) "
 	"JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum "
@@ -262,6 +262,7 @@ catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalo
 			memset(fk, 0, sizeof(*fk));
 			fk->name = xstrdup(name);
 			fk->ref = ref;
+			fk->deferrable = PQgetvalue(res, i, 5)[0] == 't';
 		}
 		fk->cols = xrealloc(fk->cols, sizeof(int) * (size_t) (fk->ncols + 1));
 		fk->refcols = xrealloc(fk->refcols, sizeof(int) * (size_t) (fk->ncols + 1));

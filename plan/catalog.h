@@ -28,6 +28,7 @@ typedef struct cat_fk
 	int *cols;             /* column indexes in the table */
 	cat_table *ref;        /* NULL when the referenced table was not read */
 	int *refcols;          /* column indexes in ref */
+	bool deferrable;       /* DEFERRABLE: checked at commit when deferred */
 } cat_fk;
 
 typedef struct cat_unique

@@ -14,7 +14,7 @@
 #include "names.h"
 #include "pgconn.h"
 
-static int
+int
 entity_tables(gen_entity *e, srcpos *out)
 {
 	int n = 0;
@@ -152,7 +152,7 @@ is_uuid_col(const cat_column *c)
 
 /* source column for destination FK column d referencing entity te */
 static bool
-find_fk_source(gen *g, gen_entity *e, int d, gen_entity *te, bool loose, srcpos *pos, buf *why)
+find_fk_source(gen_entity *e, int d, gen_entity *te, bool loose, srcpos *pos, buf *why)
 {
 	const char *dn = e->dst->cols[d].name;
 	srcpos tabs[MAXMERGE + 1];
@@ -217,17 +217,12 @@ find_fk_source(gen *g, gen_entity *e, int d, gen_entity *te, bool loose, srcpos 
 			return false;
 		}
 	}
-	/* <model>_id without a foreign key (legacy columns often lack one) */
-	{
-		char *alt = fmt("%s_id", model_of(g, te->src));
-		bool ok = find_named(e, alt, pos) && !pos->used[pos->col] &&
-			table_fk_on(pos->t, pos->col) == NULL;
-
-		if (ok)
-			buf_printf(why, "<- %s (no foreign key in the source; matched by name)", alt);
-		free(alt);
-		return ok;
-	}
+	/*
+	 * Not by the name of te alone (user_id for author_id, both meaning
+	 * users): without a foreign key in the source, that is a guess, which
+	 * coverage turns into a TODO naming both columns.
+	 */
+	return false;
 }
 
 /* ordinary columns: same name, then renaming conventions; the main table first */
@@ -311,6 +306,7 @@ creation_column(gen_entity *e)
 }
 
 static void map_columns(gen *g, gen_entity *e);
+static void match_similar(gen *g, gen_entity *e);
 static void finish_columns(gen *g, gen_entity *e);
 
 /* every destination column of a migrated entity: where it comes from */
@@ -409,10 +405,11 @@ build_columns(gen *g, gen_entity *e)
 		{
 			/*
 			 * s references m->s (a lookup, like a content type): the column
-			 * only looks like a legacy key of m->s; it is not a merge
+			 * only looks like a legacy key of m->s; it is not a merge, and
+			 * finish_columns asks what it holds
 			 */
 			note(e, "%s looks like the legacy key of %s, which %s references: not a merged "
-				 "table, so it is left out", d->cols[dcn].name, m->s->qname, s->name);
+				 "table", d->cols[dcn].name, m->s->qname, s->name);
 			continue;
 		}
 		{
@@ -455,6 +452,7 @@ build_columns(gen *g, gen_entity *e)
 	buf_free(&why);
 	map_columns(g, e);
 	map_references(g, e);
+	match_similar(g, e);
 	finish_columns(g, e);
 }
 
@@ -475,7 +473,7 @@ map_columns(gen *g, gen_entity *e)
 		if (e->dc[c].state != DC_UNSET || (fk = dst_fk(d, c)) == NULL || fk->ref == d)
 			continue;
 		buf_reset(&why);
-		if (find_fk_source(g, e, c, entity_of_dst(g, fk->ref), false, &p, &why))
+		if (find_fk_source(e, c, entity_of_dst(g, fk->ref), false, &p, &why))
 		{
 			buf_cstr(&why);
 			feed_ref(g, e, c, &p, why.len ? why.data : NULL);
@@ -532,33 +530,135 @@ map_columns(gen *g, gen_entity *e)
 			}
 			continue;
 		}
-		if (find_fk_source(g, e, c, entity_of_dst(g, fk->ref), true, &p, &why))
+		if (find_fk_source(e, c, entity_of_dst(g, fk->ref), true, &p, &why))
 			feed_ref(g, e, c, &p, buf_cstr(&why));
 	}
 
 	buf_free(&why);
 }
 
-/* what is left: defaults, stand-ins, or TODOs */
+/*
+ * A plain destination column (no foreign key, not computed) that no
+ * convention fed: a candidate for name similarity, or a leftover.
+ */
+static bool
+is_plain_leftover(const gen_entity *e, int c)
+{
+	return e->dc[c].state == DC_UNSET && dst_fk(e->dst, c) == NULL && c != e->uuidcol;
+}
+
+/*
+ * Renamed columns: a destination column left over whose name says the
+ * same as that of exactly one source column left over (birth_date ->
+ * date_of_birth), and the other way round, with types that fit, is fed
+ * from it, and the plan says so: a note above the entity and a comment on
+ * the query line.  Anything less certain is left to coverage (a TODO).
+ */
+static void
+match_similar(gen *g, gen_entity *e)
+{
+	cat_table *d = e->dst;
+	srcpos tabs[MAXMERGE + 1];
+	int nt = entity_tables(e, tabs);
+	buf matched;
+
+	buf_init(&matched, 64);
+	for (int c = 0; c < d->ncols; c++)
+	{
+		srcpos hit = {0};
+		int nhit = 0, back = 0;
+
+		if (!is_plain_leftover(e, c) || starts_with(d->cols[c].name, "legacy_"))
+			continue;
+		for (int i = 0; i < nt; i++)
+			for (int k = 0; k < tabs[i].t->ncols; k++)
+				if (!tabs[i].used[k] && similar_names(tabs[i].t->cols[k].name, d->cols[c].name) &&
+					types_fit(&tabs[i].t->cols[k], &d->cols[c], true))
+				{
+					hit = tabs[i];
+					hit.col = k;
+					hit.nullable = i > 0 || !tabs[i].t->cols[k].notnull;
+					nhit++;
+				}
+		if (nhit != 1)
+			continue;
+		/* and that source column says the same as no other destination column */
+		for (int c2 = 0; c2 < d->ncols; c2++)
+			if (is_plain_leftover(e, c2) && similar_names(hit.t->cols[hit.col].name, d->cols[c2].name))
+				back++;
+		if (back != 1)
+			continue;
+		{
+			char *why = fmt("matched by name similarity: %s", hit.t->cols[hit.col].name);
+
+			feed(g, e, c, &hit, why);
+			free(why);
+		}
+		buf_printf(&matched, "%s%s <- %s", matched.len ? ", " : "", d->cols[c].name,
+				   hit.t->cols[hit.col].name);
+	}
+	if (matched.len)
+		note(e, "matched by name similarity (check them): %s", buf_cstr(&matched));
+	buf_free(&matched);
+}
+
+/*
+ * The legacy_* destination columns no convention fed: never left NULL in
+ * silence, one TODO for those of the entity, naming each, and the source
+ * columns that have their names less legacy_ (legacy_amount: amount), a
+ * hint only: a column of that name may hold something else.
+ */
+static void
+ask_legacy(gen *g, gen_entity *e)
+{
+	cat_table *d = e->dst;
+	buf cols, same;
+	int n = 0;
+
+	buf_init(&cols, 64);
+	buf_init(&same, 64);
+	for (int c = 0; c < d->ncols; c++)
+	{
+		srcpos p;
+
+		if (e->dc[c].state != DC_UNSET || !starts_with(d->cols[c].name, "legacy_"))
+			continue;
+		e->dc[c].asked = true;
+		buf_printf(&cols, "%s%s (%s)", n++ ? ", " : "", d->cols[c].name, d->cols[c].type);
+		if (d->cols[c].name[7] && find_named(e, d->cols[c].name + 7, &p))
+			buf_printf(&same, "%s%s", same.len ? ", " : "", p.t->cols[p.col].name);
+	}
+	buf_cstr(&same);
+	if (n == 1)
+		entity_todo(g, e, "destination column %s is named like a legacy key or value, but no "
+					"convention feeds it%s%s%s: feed it in the query, or list it under default "
+					"if it stays NULL", buf_cstr(&cols), same.len ? " (source column " : "",
+					same.data, same.len ? " has its name less legacy_)" : "");
+	else if (n > 1)
+		entity_todo(g, e, "destination columns %s are named like legacy keys or values, but no "
+					"convention feeds them%s%s%s: feed them in the query, or list them under "
+					"default if they stay NULL", buf_cstr(&cols),
+					same.len ? " (source columns with their names less legacy_: " : "", same.data,
+					same.len ? ")" : "");
+	buf_free(&cols);
+	buf_free(&same);
+}
+
+/*
+ * What is left: stand-ins, and TODOs for what cannot be left to a default
+ * (NOT NULL without one, a legacy_* column nothing feeds).  The rest stays
+ * unset for coverage.
+ */
 static void
 finish_columns(gen *g, gen_entity *e)
 {
 	cat_table *d = e->dst;
-	buf omitted;
 
-	buf_init(&omitted, 128);
 	for (int c = 0; c < d->ncols; c++)
 	{
 		const cat_column *dc = &d->cols[c];
 		dcol *x = &e->dc[c];
 
-		if (x->state == DC_GENERATED)
-		{
-			if (omitted.len)
-				buf_puts(&omitted, ", ");
-			buf_printf(&omitted, "%s (generated)", dc->name);
-			continue;
-		}
 		if (x->state != DC_UNSET)
 			continue;
 		if (dst_fk(d, c) && dst_fk(d, c)->ncols > 1 && dc->notnull)
@@ -587,13 +687,8 @@ finish_columns(gen *g, gen_entity *e)
 			free(t);
 			free(un);
 		}
-		else
-		{
-			if (omitted.len)
-				buf_puts(&omitted, ", ");
-			buf_puts(&omitted, dc->name);
-		}
 	}
+	ask_legacy(g, e);
 	/* a NOT NULL change time fed from a nullable source: fall back on the creation time */
 	for (int c = 0; c < d->ncols; c++)
 	{
@@ -623,7 +718,4 @@ finish_columns(gen *g, gen_entity *e)
 			x->comment = cm;
 		}
 	}
-	if (omitted.len)
-		note(e, "left to their default (no source column): %s", buf_cstr(&omitted));
-	buf_free(&omitted);
 }

@@ -23,7 +23,7 @@ col_ref(gen *g, buf *b, const char *alias, const cat_table *t, int c)
 	sql_ident(b, g->scat, t->cols[c].name);
 }
 
-static bool
+bool
 is_json(const char *base)
 {
 	return strcmp(base, "json") == 0 || strcmp(base, "jsonb") == 0;
@@ -33,6 +33,30 @@ static bool
 is_text_like(const cat_column *c)
 {
 	return c->category == 'S';
+}
+
+bool
+types_fit(const cat_column *s, const cat_column *d, bool strict)
+{
+	bool s_time = strcmp(s->base, "date") == 0 || starts_with(s->base, "timestamp");
+
+	if (strcmp(s->base, d->base) == 0)
+		return true;
+	if (s->category == d->category && d->category == 'D')
+		/* among dates and times: a date or timestamp into a timestamp */
+		return s_time && starts_with(d->base, "timestamp");
+	if (s->category == d->category && d->category == 'U')
+		/* json and jsonb, not json and uuid */
+		return is_json(s->base) && is_json(d->base);
+	if (s->category == d->category)
+		return true;
+	/* what convert() turns: Y/N and 1/0 flags, JSON and lists kept in text */
+	if (strcmp(d->base, "bool") == 0 && (is_text_like(s) || is_integer_type(s->base)))
+		return true;
+	if (is_text_like(s) && (is_json(d->base) || d->category == 'A'))
+		return true;
+	/* text the load's input function parses */
+	return !strict && is_text_like(s);
 }
 
 /* the default value, rendered for a coalesce with an expression of category cat */

@@ -61,6 +61,7 @@ typedef struct dcol
 	int scol;
 	bool nullable;             /* the source value may be NULL */
 	bool is_ref;               /* a legacy key mapped by the transform */
+	bool asked;                /* left over, and named by a TODO */
 } dcol;
 
 typedef struct gen_entity
@@ -83,6 +84,8 @@ typedef struct gen_entity
 	int uuidcol;               /* destination uuid primary key, -1 if none */
 	plan_entity pe;
 	buf notes;                 /* '#' lines written above the entity */
+	char **unused_why;         /* why each pe.unused_cols is not migrated */
+	char *default_why;         /* why pe.defaults are left to their default */
 	buf sql;                   /* the extract query */
 	const char *match_how;     /* "legacy key column ...", "name" */
 	bool skeleton;
@@ -99,6 +102,7 @@ typedef struct gen
 	gen_entity *ents;
 	int todos;
 	int deferred;
+	int forwarded;
 	buf cycle_notes;
 } gen;
 
@@ -135,12 +139,21 @@ void unmatched_sources(gen *g);
 void skeleton(gen *g, gen_entity *e);
 
 /* columns.c */
+int entity_tables(gen_entity *e, srcpos *out);
 char *unused_columns(gen_entity *e, bool qualified);
 cat_fk *dst_fk(const cat_table *d, int c);
 bool is_uuid_col(const cat_column *c);
 void build_columns(gen *g, gen_entity *e);
 
 /* convert.c */
+bool is_json(const char *base);
+/*
+ * Could a value of source column s feed destination column d: the same
+ * type, types of one kind (numbers, text, a date into a timestamp), or a
+ * conversion convert() writes (a Y/N flag, JSON or a list in text); not
+ * strict: also any text, which the load's input function parses.
+ */
+bool types_fit(const cat_column *s, const cat_column *d, bool strict);
 void col_ref(gen *g, buf *b, const char *alias, const cat_table *t, int c);
 void convert(gen *g, const char *alias, const cat_table *st, int sc, const cat_column *dc,
 			 bool nullable, buf *expr, buf *why);
@@ -150,6 +163,9 @@ void map_poly(gen *g, gen_entity *e);
 void add_ref(gen_entity *e, const char *col, const char *entity, ref_kind kind, missing_policy pol);
 void map_references(gen *g, gen_entity *e);
 void break_cycles(gen *g);
+
+/* coverage.c */
+void cover_entity(gen *g, gen_entity *e);
 
 /* query.c */
 void build_query(gen *g, gen_entity *e);

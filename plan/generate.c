@@ -210,6 +210,23 @@ entity_free(gen_entity *e)
 	for (int t = 0; t < pe->ntodo; t++)
 		free(pe->todo[t]);
 	free(pe->todo);
+	for (int k = 0; k < pe->nmerges; k++)
+		free(pe->merges[k]);
+	free(pe->merges);
+	for (int k = 0; k < pe->nunused; k++)
+	{
+		free(pe->unused_cols[k]);
+		free(pe->unused_tables[k]);
+		free(e->unused_why[k]);
+	}
+	free(pe->unused_cols);
+	free(pe->unused_tables);
+	free(e->unused_why);
+	for (int k = 0; k < pe->ndefaults; k++)
+		free(pe->defaults[k]);
+	free(pe->defaults);
+	free(e->default_why);
+	free(pe->reason);
 }
 
 bool
@@ -250,14 +267,16 @@ plan_generate(PGconn *src, const catalog *scat, const catalog *tcat, const gen_o
 		gen_entity *e = &g.ents[i];
 
 		if (e->dst && e->src)
+		{
+			cover_entity(&g, e);
 			build_query(&g, e);
+		}
 		else if (e->dst)
 			skeleton(&g, e);
 		else
 		{
 			e->pe.name = xstrdup(e->name);
 			e->pe.source = xstrdup(e->src->qname);
-			e->pe.keyspace = plan_default_keyspace(e->src->qname);
 		}
 	}
 	break_cycles(&g);
@@ -302,6 +321,7 @@ plan_generate(PGconn *src, const catalog *scat, const catalog *tcat, const gen_o
 		stats->skeletons = nskel;
 		stats->todos = g.todos;
 		stats->deferred = g.deferred;
+		stats->forwarded = g.forwarded;
 	}
 	free(order);
 	for (int i = 0; i < g.nent; i++)

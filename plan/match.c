@@ -18,7 +18,7 @@
 /*
  * An app prefix ("dispatch", "auth" in dispatch_order, auth_user) is the
  * part before the first '_' of a source table name when no source table
- * is named like the prefix itself or its plural (pagila's film and
+ * is named like the prefix itself, singular or plural (pagila's film and
  * film_actor share "film", which is a table: no prefix there; nor is
  * "order" in order_items beside a table orders).
  */
@@ -26,18 +26,16 @@ static bool
 is_app_prefix(const gen *g, const char *name, size_t len)
 {
 	char *prefix = xstrndup(name, len);
-	char *plural = pluralize(prefix);
 	bool app = true;
 
 	for (int i = 0; i < g->scat->ntables && app; i++)
 	{
 		const cat_table *t = &g->scat->tables[i];
 
-		if (t->selected && (strcmp(t->name, prefix) == 0 || strcmp(t->name, plural) == 0))
+		if (t->selected && same_noun(t->name, prefix))
 			app = false;
 	}
 	free(prefix);
-	free(plural);
 	return app;
 }
 
@@ -53,18 +51,14 @@ model_of(const gen *g, const cat_table *s)
 }
 
 /*
- * Is d named after s?  full: by s's whole name (as is or pluralised);
- * else by its model name (the name less its app prefix).
+ * Is d named after s?  full: by s's whole name; else by its model name
+ * (the name less its app prefix); singular or plural either way round
+ * (categories <- category, category <- categories).
  */
 static bool
 name_matches_as(const gen *g, const cat_table *s, const cat_table *d, bool full)
 {
-	const char *n = full ? s->name : model_of(g, s);
-	char *pl = pluralize(n);
-	bool match = strcmp(d->name, n) == 0 || strcmp(d->name, pl) == 0;
-
-	free(pl);
-	return match;
+	return same_noun(d->name, full ? s->name : model_of(g, s));
 }
 
 static bool
@@ -126,10 +120,33 @@ dst_entity_name(const gen *g, const cat_table *d)
 
 /* ---- step 1: legacy key columns ---- */
 
+/*
+ * The destination column legacy_<noun>_id, noun singular or plural either
+ * way round (us_states: legacy_us_state_id; category: legacy_categories_id),
+ * the exact spelling first; -1 if none.
+ */
 static int
-dest_col(const cat_table *d, const char *name)
+legacy_id_column(const cat_table *d, const char *noun)
 {
-	return table_column(d, name);
+	char *exact = fmt("legacy_%s_id", noun);
+	int c = table_column(d, exact);
+	const size_t pre = strlen("legacy_"), post = strlen("_id");
+
+	free(exact);
+	for (int k = 0; c < 0 && k < d->ncols; k++)
+	{
+		const char *dn = d->cols[k].name;
+		size_t n = strlen(dn);
+		char *word;
+
+		if (n <= pre + post || !starts_with(dn, "legacy_") || !ends_with(dn, "_id"))
+			continue;
+		word = xstrndup(dn + pre, n - pre - post);
+		if (same_noun(word, noun))
+			c = k;
+		free(word);
+	}
+	return c;
 }
 
 /* does destination d hold the legacy key of source s? */
@@ -145,7 +162,7 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 		for (int k = 0; k < s->npk && all; k++)
 		{
 			char *n = fmt("legacy_%s", s->cols[s->pk[k]].name);
-			int c = dest_col(d, n);
+			int c = table_column(d, n);
 
 			free(n);
 			m->keycols[k] = s->pk[k];
@@ -162,26 +179,30 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 	if (s->npk >= 1)
 	{
 		const char *model = model_of(g, s);
-		char *cands[3];
+		int cands[3];
 		bool full[3];
 		int ncand = 0;
 		bool found = false;
 
+		/* legacy_<model>_id, legacy_<table>_id, legacy_<key column> */
 		full[ncand] = strcmp(model, s->name) == 0;
-		cands[ncand++] = fmt("legacy_%s_id", model);
+		cands[ncand++] = legacy_id_column(d, model);
 		if (strcmp(model, s->name) != 0)
 		{
 			full[ncand] = true;
-			cands[ncand++] = fmt("legacy_%s_id", s->name);
+			cands[ncand++] = legacy_id_column(d, s->name);
 		}
 		if (s->npk == 1 && strcmp(s->cols[s->pk[0]].name, "id") != 0)
 		{
+			char *n = fmt("legacy_%s", s->cols[s->pk[0]].name);
+
 			full[ncand] = false;
-			cands[ncand++] = fmt("legacy_%s", s->cols[s->pk[0]].name);
+			cands[ncand++] = table_column(d, n);
+			free(n);
 		}
 		for (int i = 0; i < ncand && !found; i++)
 		{
-			int c = dest_col(d, cands[i]);
+			int c = cands[i];
 
 			if (c < 0)
 				continue;
@@ -215,8 +236,6 @@ key_match(const gen *g, const cat_table *s, const cat_table *d, kmatch *m)
 				m->nkey = 1;
 			}
 		}
-		for (int i = 0; i < ncand; i++)
-			free(cands[i]);
 		return found;
 	}
 	return false;
@@ -442,8 +461,11 @@ match_by_name(gen *g)
 
 				e->keycols[k] = s->pk[k];
 				e->keydest[k] = -1;
-				e->keyname[k] = s->npk == 1 ? fmt("legacy_%s_id", model)
+				char *one = singularize(model);
+
+				e->keyname[k] = s->npk == 1 ? fmt("legacy_%s_id", one)
 					: fmt("legacy_%s", s->cols[s->pk[k]].name);
+				free(one);
 				/* a destination column of that name would collide */
 				if (table_column(e->dst, e->keyname[k]) >= 0)
 					e->keydest[k] = table_column(e->dst, e->keyname[k]);
@@ -490,19 +512,22 @@ unmatched_sources(gen *g)
 			e->src = s;
 			e->name = n;
 		}
+		/* target -, and why (the plan's "reason") */
 		if (merged_into)
-			note(e, "not migrated on its own: merged into %s (see that entity's query)", merged_into);
+			e->pe.reason = fmt("merged into %s (see that entity's query), not migrated on its own",
+							   merged_into);
 		else if (is_content_type_table(s))
-			note(e, "not migrated: a content-type lookup (app_label, model); generic relations "
-				 "read it in their extract query (poly)");
+			e->pe.reason = xstrdup("a content-type lookup (app_label, model): generic relations "
+								   "read it in their extract query (poly)");
 		else if (starts_with(s->name, "django_"))
-			note(e, "not migrated: a Django framework table");
+			e->pe.reason = xstrdup("a Django framework table");
 		else
 		{
-			note(e, "no destination table found for %s (%s)", s->qname, rows_text(s->rows));
+			e->pe.reason = xstrdup("no destination table matches it");
 			entity_todo(g, e, "map %s to a destination table (target, key, uuid, extract) or "
 						"confirm it is not migrated by deleting this TODO", s->qname);
 		}
+		flatten(e->pe.reason, strlen(e->pe.reason));
 	}
 }
 

@@ -150,12 +150,4 @@ build_query(gen *g, gen_entity *e)
 		else if (upd || cre)
 			e->pe.incremental = fmt("q.%s", upd ? upd : cre);
 	}
-	/* what the source has that nobody reads */
-	{
-		char *un = unused_columns(e, false);
-
-		if (*un)
-			note(e, "source columns not migrated: %s", un);
-		free(un);
-	}
 }

@@ -299,6 +299,92 @@ map_references(gen *g, gen_entity *e)
 
 /* ---- cycles ---- */
 
+/* the destination's foreign key behind ref r of entity e, NULL if none */
+static const cat_fk *
+ref_fk(const gen_entity *e, const plan_ref *r)
+{
+	int c = table_column(e->dst, r->column);
+
+	return c >= 0 ? dst_fk(e->dst, c) : NULL;
+}
+
+/*
+ * How much an edge of a cycle is worth breaking with forward: 2 when its
+ * destination foreign key is DEFERRABLE (the destination accepts it until
+ * commit), 1 more when the source's own foreign key is (the legacy schema
+ * broke the cycle there too).
+ */
+static int
+forward_score(const gen_entity *e, const plan_ref *r)
+{
+	const cat_fk *fk = ref_fk(e, r);
+	int c = table_column(e->dst, r->column);
+	int score = fk && fk->deferrable ? 2 : 0;
+
+	if (c >= 0 && e->dc && e->dc[c].stab)
+	{
+		const cat_fk *sfk = table_fk_on(e->dc[c].stab, e->dc[c].scol);
+
+		if (sfk && sfk->deferrable)
+			score++;
+	}
+	return score;
+}
+
+/*
+ * A cycle whose foreign keys are all NOT NULL: the edge to write as
+ * "forward", the same whatever the order the entities were read in: the
+ * best forward_score(), then the first by entity and column name.  -1 if
+ * the cycle has no ref edge (depends, check).
+ */
+static int
+forward_edge(gen *g, const int *cycle, const plan_ref **why, int n)
+{
+	int pick = -1, best = -1;
+
+	for (int i = 0; i < n; i++)
+	{
+		const gen_entity *e = &g->ents[cycle[i]];
+		int score, byname;
+
+		if (why[i] == NULL || why[i]->kind != REF_UUID)
+			continue;
+		score = forward_score(e, why[i]);
+		byname = pick < 0 ? -1 : strcmp(e->name, g->ents[cycle[pick]].name);
+		if (byname == 0)
+			byname = strcmp(why[i]->column, why[pick]->column);
+		if (pick < 0 || score > best || (score == best && byname < 0))
+		{
+			pick = i;
+			best = score;
+		}
+	}
+	return pick;
+}
+
+/* break the cycle desc at ref r of e, a NOT NULL column: forward */
+static void
+forward_ref(gen *g, gen_entity *e, plan_ref *r, const char *desc)
+{
+	const cat_fk *fk = ref_fk(e, r);
+	char *needs;
+
+	r->kind = REF_FORWARD;
+	g->forwarded++;
+	needs = fk ? fmt("%s is %sDEFERRABLE", fk->name, fk->deferrable ? "" : "not ")
+		: xstrdup("no foreign key found");
+	note(e, "cycle %s: %s.%s is NOT NULL: loaded with the UUID computed from its legacy key before "
+		 "%s is loaded, the key checked against %s's rows in the source (forward); the destination "
+		 "must accept a reference to a row not loaded yet until both are: foreign-key checks off "
+		 "during the load (session_replication_role = replica, ferry-load's default when allowed) "
+		 "or a DEFERRABLE foreign key (%s)", desc, e->name, r->column, r->entity, r->entity, needs);
+	buf_printf(&g->cycle_notes, "# cycle %s: broken with \"forward %s %s\" in %s\n", desc, r->column,
+			   r->entity, e->name);
+	log_warn("foreign key cycle %s: %s.%s forward (NOT NULL: its UUID from the legacy key, before %s "
+			 "is loaded)", desc, e->name, r->column, r->entity);
+	free(needs);
+}
+
 void
 break_cycles(gen *g)
 {
@@ -321,14 +407,12 @@ break_cycles(gen *g)
 			free(why);
 			return;
 		}
-		/* defer a nullable foreign key of the cycle */
+		/* defer a nullable foreign key of the cycle, else forward a NOT NULL one */
 		for (int i = 0; i < n && pick < 0; i++)
 			if (why[i] && why[i]->kind == REF_UUID && why[i]->on_missing == MISSING_NULL)
 				pick = i;
 		if (pick < 0)
-			for (int i = 0; i < n && pick < 0; i++)
-				if (why[i] && why[i]->kind == REF_UUID)
-					pick = i;
+			pick = forward_edge(g, cycle, why, n);
 		{
 			buf desc;
 
@@ -346,8 +430,8 @@ break_cycles(gen *g)
 				/* an edge we cannot defer (depends, check): leave it to the DBA */
 				gen_entity *e = &g->ents[cycle[0]];
 
-				entity_todo(g, e, "dependency cycle %s cannot be broken with defer: "
-							"edit depends/check by hand", buf_cstr(&desc));
+				entity_todo(g, e, "dependency cycle %s cannot be broken with defer "
+							"or forward: edit depends/check by hand", buf_cstr(&desc));
 				log_warn("dependency cycle %s: no foreign key to defer (TODO left)", buf_cstr(&desc));
 				/* drop the edges out of it so that ordering goes on */
 				for (int k = 0; k < e->pe.ndepends; k++)
@@ -359,11 +443,10 @@ break_cycles(gen *g)
 					if (e->pe.refs[r].kind == REF_CHECK)
 						e->pe.refs[r].kind = REF_DEFER;
 			}
-			else
+			else if (why[pick]->on_missing == MISSING_NULL)
 			{
 				gen_entity *e = &g->ents[cycle[pick]];
 				plan_ref *r = (plan_ref *) why[pick];
-				bool nullable = r->on_missing == MISSING_NULL;
 
 				r->kind = REF_DEFER;
 				g->deferred++;
@@ -373,15 +456,9 @@ break_cycles(gen *g)
 						   buf_cstr(&desc), r->column, r->entity, e->name);
 				log_warn("foreign key cycle %s: %s.%s deferred (loaded NULL, set after %s)",
 						 buf_cstr(&desc), e->name, r->column, r->entity);
-				if (!nullable)
-				{
-					entity_todo(g, e, "%s.%s is NOT NULL in the destination but must be deferred to "
-								"break the cycle %s: make it nullable or load this cycle by hand",
-								e->name, r->column, buf_cstr(&desc));
-					log_warn("cycle %s has no nullable foreign key: TODO left in %s",
-							 buf_cstr(&desc), e->name);
-				}
 			}
+			else
+				forward_ref(g, &g->ents[cycle[pick]], (plan_ref *) why[pick], buf_cstr(&desc));
 			buf_free(&desc);
 		}
 		free(p.entities);

@@ -2,38 +2,83 @@
  * write.c: the plan text: a header of comments, then each entity with its
  * notes, in load order; not-migrated source tables last.
  */
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exitcode.h"
 #include "gen.h"
 #include "log.h"
-#include "names.h"
-#include "pgconn.h"
+#include "uuid.h"
 
-/* ---- writing ---- */
+/*
+ * The directives are written by lib/plan.c's plan_write(), the writer the
+ * stages' parser is tested against (round trip, fuzzing), one entity at a
+ * time; this file adds the comments a person reads: the header, the notes
+ * above each entity, and the reason above each "unused" and "default"
+ * line (plan_write writes each unused column on a line of its own).
+ */
 
-static void
-write_name(buf *b, const char *name)
+/* plan_write() of p into b, less its first line ("ferry-plan 1") */
+static char *
+plan_text(const plan *p)
 {
-	char *out = NULL;
+	char *text = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
+	FILE *f = open_memstream(&text, &len);
 
-	plan_write_name(f, name);
-	fclose(f);
-	buf_append(b, out, len);
-	free(out);
+	if (f == NULL)
+		die(FERRY_EXIT_INTERNAL, "open_memstream: out of memory");
+	plan_write(f, p);
+	if (fclose(f) != 0)
+		die(FERRY_EXIT_INTERNAL, "open_memstream: out of memory");
+	return text;
+}
+
+/* the entity's directives, with its comments above the lines they explain */
+static void
+write_directives(buf *b, const gen_entity *e)
+{
+	plan one = {0};
+	char *text, *s;
+	const char *last_why = NULL;
+	int unused = 0;
+	bool in_extract = false;
+
+	memcpy(one.ns, FERRY_UUID_NAMESPACE, sizeof one.ns);
+	one.nentities = 1;
+	one.entities = (plan_entity *) &e->pe;
+	text = plan_text(&one);
+	/* "ferry-plan 1\n\nentity ...": from the entity on */
+	s = strstr(text, "\nentity ");
+	for (s = s ? s + 1 : text; *s;)
+	{
+		char *nl = strchr(s, '\n');
+		size_t n = nl ? (size_t) (nl - s) : strlen(s);
+
+		if (!in_extract && strncmp(s, "  unused ", 9) == 0 && unused < e->pe.nunused)
+		{
+			const char *why = e->unused_why ? e->unused_why[unused] : NULL;
+
+			if (why && (last_why == NULL || strcmp(why, last_why) != 0))
+				buf_printf(b, "  # %s\n", why);
+			last_why = why;
+			unused++;
+		}
+		else if (!in_extract && strncmp(s, "  default ", 10) == 0 && e->default_why)
+			buf_printf(b, "  # %s\n", e->default_why);
+		else if (!in_extract && strncmp(s, "  extract", 9) == 0)
+			in_extract = true;
+		buf_append(b, s, n);
+		buf_putc(b, '\n');
+		s += n + (nl ? 1 : 0);
+	}
+	free(text);
 }
 
 static void
-write_entity(gen *g, buf *b, gen_entity *e)
+write_entity(buf *b, const gen_entity *e)
 {
-	plan_entity *pe = &e->pe;
-
-	(void) g;
 	buf_puts(b, "\n# ---------------------------------------------------------------------\n");
 	if (e->dst && e->src)
 	{
@@ -48,7 +93,7 @@ write_entity(gen *g, buf *b, gen_entity *e)
 		buf_printf(b, "# %s (%s)\n", e->src->qname, rows_text(e->src->rows));
 	else if (e->dst)
 		buf_printf(b, "# %s\n", e->dst->qname);
-	buf_puts(b, buf_cstr(&e->notes));
+	buf_puts(b, buf_cstr((buf *) &e->notes));
 	if (e->dst && e->dst->ntriggers > 0)
 	{
 		buf_puts(b, "# destination triggers: ");
@@ -56,124 +101,27 @@ write_entity(gen *g, buf *b, gen_entity *e)
 			buf_printf(b, "%s%s", t ? ", " : "", e->dst->triggers[t]);
 		buf_putc(b, '\n');
 	}
-	buf_puts(b, "entity ");
-	write_name(b, pe->name ? pe->name : e->name);
-	buf_putc(b, '\n');
-	if (e->src)
-	{
-		buf_puts(b, "  source ");
-		write_name(b, e->src->qname);
-		buf_putc(b, '\n');
-	}
-	buf_puts(b, "  target ");
-	if (e->dst)
-		write_name(b, e->dst->qname);
-	else
-		buf_putc(b, '-');
-	buf_putc(b, '\n');
-	if (e->dst == NULL)
-	{
-		for (int t = 0; t < pe->ntodo; t++)
-			buf_printf(b, "  TODO: %s\n", pe->todo[t]);
-		buf_puts(b, "end\n");
-		return;
-	}
-	if (pe->keyspace)
-	{
-		buf_puts(b, "  keyspace ");
-		write_name(b, pe->keyspace);
-		buf_putc(b, '\n');
-	}
-	if (pe->nkey)
-	{
-		buf_puts(b, "  key ");
-		for (int k = 0; k < pe->nkey; k++)
-		{
-			if (k)
-				buf_putc(b, ',');
-			write_name(b, pe->key[k]);
-		}
-		buf_putc(b, '\n');
-	}
-	if (pe->uuid_column)
-	{
-		buf_puts(b, "  uuid ");
-		write_name(b, pe->uuid_column);
-		buf_putc(b, '\n');
-	}
-	for (int k = 0; k < pe->ndrop; k++)
-	{
-		buf_puts(b, "  drop ");
-		write_name(b, pe->drop[k]);
-		buf_putc(b, '\n');
-	}
-	for (int r = 0; r < pe->nrefs; r++)
-	{
-		plan_ref *ref = &pe->refs[r];
+	write_directives(b, e);
+}
 
-		buf_puts(b, ref->kind == REF_UUID ? "  ref " : ref->kind == REF_CHECK ? "  check " : "  defer ");
-		write_name(b, ref->column);
-		buf_putc(b, ' ');
-		write_name(b, ref->entity);
-		if (ref->kind != REF_DEFER)
-			buf_puts(b, ref->on_missing == MISSING_NULL ? " null" : " reject");
-		buf_putc(b, '\n');
-	}
-	if (pe->tree)
+/* the schemas of the source tables read, in catalog order: the plan's "sources" */
+static void
+source_schemas(const gen *g, int *n, char ***v)
+{
+	*n = 0;
+	*v = NULL;
+	for (int i = 0; i < g->scat->ntables; i++)
 	{
-		buf_puts(b, "  tree ");
-		write_name(b, pe->tree->parent_column);
-		if (pe->tree->depth_column)
-		{
-			buf_puts(b, " depth=");
-			write_name(b, pe->tree->depth_column);
-		}
-		buf_printf(b, " orphan=%s cycle=%s\n", pe->tree->orphan == TREE_ROOT ? "root" : "reject",
-				   pe->tree->cycle == TREE_ROOT ? "root" : "reject");
-	}
-	if (pe->poly)
-	{
-		buf_puts(b, "  poly ");
-		write_name(b, pe->poly->type_column);
-		buf_putc(b, ' ');
-		write_name(b, pe->poly->id_column);
-		buf_printf(b, " missing=%s\n", pe->poly->on_missing == MISSING_NULL ? "null" : "reject");
-	}
-	if (pe->ndepends)
-	{
-		buf_puts(b, "  depends");
-		for (int k = 0; k < pe->ndepends; k++)
-		{
-			buf_putc(b, ' ');
-			write_name(b, pe->depends[k]);
-		}
-		buf_putc(b, '\n');
-	}
-	if (pe->incremental)
-		buf_printf(b, "  incremental %s\n", pe->incremental);
-	for (int t = 0; t < pe->ntodo; t++)
-		buf_printf(b, "  TODO: %s\n", pe->todo[t]);
-	if (pe->extract_sql)
-	{
-		const char *s = pe->extract_sql;
+		const cat_table *t = &g->scat->tables[i];
+		bool seen = false;
 
-		buf_puts(b, "  extract\n");
-		while (*s)
-		{
-			const char *nl = strchr(s, '\n');
-			size_t n = nl ? (size_t) (nl - s) : strlen(s);
-
-			if (n)
-			{
-				buf_puts(b, "    ");
-				buf_append(b, s, n);
-			}
-			buf_putc(b, '\n');
-			s += n + (nl ? 1 : 0);
-		}
-		buf_puts(b, "  end\n");
+		if (!t->selected)
+			continue;
+		for (int k = 0; k < *n && !seen; k++)
+			seen = strcmp((*v)[k], t->schema) == 0;
+		if (!seen)
+			strv_push(n, v, t->schema);
 	}
-	buf_puts(b, "end\n");
 }
 
 void
@@ -213,16 +161,29 @@ write_plan(gen *g, buf *out, const int *order, int nmig, int nskel, int nnot)
 		buf_puts(out, "#\n");
 		buf_puts(out, buf_cstr(&g->cycle_notes));
 	}
-	buf_puts(out, "\nferry-plan 1\n");
+	{
+		plan top = {0};
+		char *text;
+
+		memcpy(top.ns, FERRY_UUID_NAMESPACE, sizeof top.ns);
+		source_schemas(g, &top.nsources, &top.sources);
+		text = plan_text(&top);
+		buf_putc(out, '\n');
+		buf_puts(out, text);
+		free(text);
+		for (int i = 0; i < top.nsources; i++)
+			free(top.sources[i]);
+		free(top.sources);
+	}
 	for (int i = 0; i < g->nent; i++)
 		if (g->ents[order[i]].dst != NULL)
-			write_entity(g, out, &g->ents[order[i]]);
+			write_entity(out, &g->ents[order[i]]);
 	if (nnot)
 	{
 		buf_puts(out, "\n# =====================================================================\n"
 				 "# Source tables that are not migrated\n");
 		for (int i = 0; i < g->nent; i++)
 			if (g->ents[order[i]].dst == NULL)
-				write_entity(g, out, &g->ents[order[i]]);
+				write_entity(out, &g->ents[order[i]]);
 	}
 }
