@@ -683,6 +683,7 @@ finish_columns(gen *g, gen_entity *e)
 			char *t = fmt("%s %s NOT NULL has no default and no source column%s%s", dc->name,
 						  dc->type, *un ? "; unused source columns: " : "", un);
 
+			e->unused_asked |= *un != '\0';
 			todo_column(g, e, c, t);
 			free(t);
 			free(un);

@@ -273,7 +273,8 @@ cover_entity(gen *g, gen_entity *e)
 			srcpos p = tabs[i];
 
 			p.col = c;
-			if (tabs[i].used[c] || asked[i][c])
+			/* named by a TODO: listing them would answer it */
+			if (tabs[i].used[c] || asked[i][c] || (e->unused_asked && why[i][c] == NULL))
 				continue;
 			add_unused(e, &p, i, why[i][c] ? why[i][c] : "no destination column for it");
 		}

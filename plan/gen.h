@@ -86,6 +86,7 @@ typedef struct gen_entity
 	buf notes;                 /* '#' lines written above the entity */
 	char **unused_why;         /* why each pe.unused_cols is not migrated */
 	char *default_why;         /* why pe.defaults are left to their default */
+	bool unused_asked;         /* a TODO names the source columns not read */
 	buf sql;                   /* the extract query */
 	const char *match_how;     /* "legacy key column ...", "name" */
 	bool skeleton;

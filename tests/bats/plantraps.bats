@@ -32,6 +32,8 @@ create table clinic_note (id serial primary key, user_id integer, body text not 
 create table clinic_reply (
     id serial primary key, user_id integer references auth_user (id), body text not null);
 create table clinic_auditjunk (id serial primary key, payload text);
+-- two columns say what one destination column says: no guess
+create table clinic_parcel (id serial primary key, shipped_at date, shipped_on date);
 
 insert into auth_user (email, last_login) values ('a@example.com', '2020-01-01'), ('b@example.com', null);
 insert into clinic_userprofile (user_id, phone) values (1, '555');
@@ -59,6 +61,7 @@ create table notes (
 create table replies (
     id uuid primary key, legacy_reply_id integer unique, author_id uuid references users (id),
     body text not null);
+create table parcels (id uuid primary key, legacy_parcel_id integer unique, shipped_date date);
 SQL
 }
 
@@ -217,6 +220,14 @@ queries_run() {
 	[ -z "$(ferry-plan get "$P/ren.plan" shipments todo)" ] || false
 }
 
+@test "traps: two source columns like one destination column: no guess, one TODO naming the three" {
+	generated ren
+	run ferry-plan get "$P/ren.plan" parcels todo
+	[ "$output" = "source columns shipped_at, shipped_on are not migrated and destination column shipped_date is left to its default: feed a destination column from the source column that holds its value in the query, or list them under unused / default" ] || false
+	run ferry-plan get "$P/ren.plan" parcels extract
+	[[ $output != *shipped* ]] || false
+}
+
 @test "traps: user_id -> author_id without a foreign key is a TODO naming both; with foreign keys on both sides, a ref" {
 	generated ren
 	run ferry-plan get "$P/ren.plan" notes todo
@@ -280,19 +291,22 @@ queries_run() {
 	generated ren
 	local fixed=$BATS_TEST_TMPDIR/fixed.plan
 	awk '
-		/^  TODO: (source column user_id|destination column legacy_chart_ref|map public.clinic_auditjunk)/ { next }
+		/^  TODO: (source columns? (user_id|shipped_at)|destination column legacy_chart_ref|map public.clinic_auditjunk)/ { next }
 		/^entity notes$/ { notes = 1 }
 		notes && /^  extract$/ { print "  ref author_id users null" }
 		notes && /AS legacy_note_id,/ { print; print "           s.user_id AS author_id,"; next }
 		notes && /^end$/ { notes = 0 }
 		{ print }
 	' "$P/ren.plan" >"$fixed"
-	# legacy_chart_ref: left NULL, said so
+	# legacy_chart_ref: left NULL, said so; shipped_on is the ship date
 	sed -i '/^entity patients$/,/^end$/s/^  extract$/  default legacy_chart_ref\n&/' "$fixed"
+	sed -i '/^entity parcels$/,/^end$/{s/^  extract$/  unused shipped_at\n&/;s/SELECT s.id AS legacy_parcel_id  /SELECT s.id AS legacy_parcel_id, s.shipped_on AS shipped_date  /}' "$fixed"
 	run ferry-plan check "$fixed"
 	assert_exit 0
 	run ferry-plan get "$fixed" notes extract
 	assert_contains "s.user_id AS author_id"
+	run ferry-plan get "$fixed" parcels extract
+	assert_contains "s.shipped_on AS shipped_date"
 	queries_run "$fixed" tr_ren_src
 }
 
