@@ -65,6 +65,11 @@ $(B)/tests/test_tree: $(B)/tests/unit/test_tree.o $(TREE_TEST_OBJ) $(B)/lib/libf
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
+# the plan generator's naming conventions
+$(B)/tests/test_names: $(B)/tests/unit/test_names.o $(B)/plan/names.o $(B)/lib/libferry.a
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
 unit: $(UNIT_BINS)
 
 deps:
