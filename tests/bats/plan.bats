@@ -515,6 +515,7 @@ gen_ok() {
 }
 
 @test "plan (fixtures): dispatch and pagila specifics" {
+	need_shared
 	t() {
 		local name=$1 plan=$2
 		case $name in
@@ -528,7 +529,10 @@ gen_ok() {
 			[ "$(ferry-plan get "$plan" dispatch_userprofile target)" = - ]
 			[ "$(ferry-plan get "$plan" django_content_type target)" = - ]
 			# named like a legacy key, but a lookup's: not a merge, not fed
-			! ferry-plan get "$plan" comments extract | grep -q legacy_content_type_id
+			if ferry-plan get "$plan" comments extract | grep -q legacy_content_type_id; then
+				echo "comments extract feeds legacy_content_type_id" >&2
+				return 1
+			fi
 			;;
 		pagila)
 			[ "$(ferry-plan get "$plan" film_actor key)" = "legacy_actor_id,legacy_film_id" ]
@@ -540,11 +544,16 @@ gen_ok() {
 	each_fixture t
 }
 
-@test "plan: examples/dispatch.plan is complete, and runs on the fixture where present" {
+@test "plan: examples/dispatch.plan is complete" {
 	local p=$FERRY_REPO/examples/dispatch.plan
 	run ferry-plan check "$p"
 	assert_exit 0
 	[ "$(grep -c '# edited:' "$p")" -ge 5 ]
+}
+
+@test "plan: examples/dispatch.plan runs on the dispatch fixture" {
+	need_shared
+	local p=$FERRY_REPO/examples/dispatch.plan
 	t() {
 		[ "$1" = dispatch ] || return 0
 		every_query_runs "$p" "$3" "$4"
