@@ -37,7 +37,7 @@ teardown_file() {
 }
 
 teardown() {
-	release_lock bad_src
+	release_lock
 }
 
 setup() {

@@ -228,14 +228,13 @@ no_session() {
 		AND pid <> pg_backend_pid() AND application_name <> 'ferry_test_lock' $2")" = 0 ]
 }
 
-# stop_run SRC: after a test, the run it started in the background
-# ($RUN_PID, its process group) killed, and the test locks on SRC and $DB gone
+# stop_run: after a test, the run it started in the background ($RUN_PID,
+# its process group) killed, and every test lock gone
 stop_run() {
 	if [ -n "${RUN_PID:-}" ] && kill -0 "$RUN_PID" 2>/dev/null; then
 		kill -KILL -- "-$RUN_PID" 2>/dev/null || true
 	fi
-	release_lock "$1"
-	[ -z "${DB:-}" ] || release_lock "$DB" 2>/dev/null || true
+	release_lock
 }
 
 # books DB RUN: a run's books, to compare with a reference run's: its steps'

@@ -51,7 +51,7 @@ teardown_file() {
 }
 
 teardown() {
-	stop_run "$SRC"
+	stop_run
 }
 
 

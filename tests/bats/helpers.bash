@@ -111,9 +111,13 @@ lock_held() {
 	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE a.application_name = 'ferry_test_lock' AND l.relation = '$2'::regclass AND l.granted")" != 0 ]
 }
+# release_lock [DB]: the test sessions holding a lock in DB end (without
+# DB: every one of the server's)
 release_lock() {
-	q1 -d "$1" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name = 'ferry_test_lock'" >/dev/null
+	q1 -d postgres -v db="${1:-}" <<'SQL' >/dev/null
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE application_name = 'ferry_test_lock' AND (datname = :'db' OR :'db' = '')
+SQL
 }
 # hold_advisory DB NAME: a session holding the advisory lock named NAME
 # (the key hashtextextended('ferry test ' || NAME, 0)) until release_lock;

@@ -62,7 +62,7 @@ teardown() {
 	if [ -n "${RUN_PID:-}" ] && kill -0 "$RUN_PID" 2>/dev/null; then
 		kill -KILL -- "-$RUN_PID" 2>/dev/null || true
 	fi
-	release_lock op_src 2>/dev/null || true
+	release_lock
 }
 
 # hold_orderitems DB: the load of orderitems into DB held in its second
@@ -75,13 +75,10 @@ hold_orderitems() {
 # run_unlocked DB RUN: until no session of DB holds the lock of RUN (the
 # backend of a killed bookkeeping session takes a moment to notice)
 run_unlocked() {
-	local i
-	for i in $(seq 1 600); do
-		[ "$(q1 -d "$1" -c "SELECT pg_try_advisory_lock(hashtextextended('ferry run $2', 0))")" = t ] && return 0
-		sleep 0.05
-	done
-	echo "$1: the lock of run $2 is still held after 30s" >&2
-	return 1
+	RUN_PID= wait_until 120 run_lock_free "$1" "$2"
+}
+run_lock_free() {
+	[ "$(q1 -d "$1" -c "SELECT pg_try_advisory_lock(hashtextextended('ferry run $2', 0))")" = t ]
 }
 
 # the line of ENTITY in the output of "ferry status"

@@ -192,7 +192,7 @@ teardown_file() {
 		mkdir -p "$QS_KEEP"
 		cp -r "$QS" "$REHEARSAL" "$QS_KEEP/"
 	fi
-	release_lock postgres
+	release_lock
 	drop_dbs
 	q -d postgres -c "DROP ROLE IF EXISTS ferry_reader" >/dev/null 2>&1 || true
 	q -d postgres -c "REVOKE SET ON PARAMETER session_replication_role FROM qs_owner" >/dev/null 2>&1 || true

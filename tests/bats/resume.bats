@@ -49,7 +49,7 @@ teardown_file() {
 }
 
 teardown() {
-	stop_run rs_src
+	stop_run
 }
 
 
