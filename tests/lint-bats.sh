@@ -107,7 +107,7 @@ heredoc != "" {
 inbody && q == "" && d == 0 && pending == "" && /^\}/ { flush_body(); next }
 
 inbody {
-	# the here-document this line opens, if any (outside quotes)
+	# the here-document this line opens, if any (its body is skipped)
 	t = strip($0)
 	hl = $0; gsub(/<<</, "", hl)
 	if (match(hl, "<<-?[ \t]*[\"" sq "]?[A-Za-z_]+")) {
