@@ -77,6 +77,7 @@ deps:
 
 # the test command named in README.md and run by .ci/run
 check:
+	tests/lint-bats.sh
 	scripts/install-deps.sh
 	$(MAKE) --no-print-directory FLAVOR=asan all unit
 	$(MAKE) --no-print-directory fuzzers
