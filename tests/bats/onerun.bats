@@ -126,20 +126,20 @@ second_run_refused() {
 	# a second run on the same target: refused at once, naming the holder
 	local t0 took
 	t0=$SECONDS
-	run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
+	run timeout -s KILL 60 ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
 		--run-id other --workdir "$BATS_TEST_TMPDIR/other"
 	took=$((SECONDS - t0))
 	assert_exit 2
-	assert_contains "run $RUN holds the target"
+	assert_contains "run $RUN is in progress: ferry pid $RUN_PID on $(uname -n) holds the target"
 	assert_contains "pid $RUN_PID on $(uname -n)"
 	[ "$took" -le 10 ] || { echo "refused after ${took}s" >&2; false; }
 	# nothing of it recorded or loaded
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.runs WHERE run_id = 'other'")" -eq 0 ]
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.id_map WHERE run_id = 'other'")" -eq 0 ]
 	# a resume of the run in progress and a cleanup that writes: refused too
-	run ferry resume "$RUN" --target "dbname=$DB"
+	run timeout -s KILL 60 ferry resume "$RUN" --target "dbname=$DB"
 	assert_exit 2
-	assert_contains "run $RUN holds the target"
+	assert_contains "run $RUN is in progress: ferry pid $RUN_PID on $(uname -n) holds the target"
 	# the run itself goes on to the end
 	release_lock "$DB"
 	wait "$RUN_PID"
@@ -163,12 +163,12 @@ rollback_running_refused() {
 	local before
 	before=$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.id_map WHERE run_id = '$RUN'")
 	[ "$before" -gt 0 ]
-	run ferry rollback "$RUN" --target "dbname=$DB"
+	run timeout -s KILL 60 ferry rollback "$RUN" --target "dbname=$DB"
 	assert_exit 2
-	assert_contains "run $RUN holds the target"
-	run ferry rollback "$RUN" --dry-run --target "dbname=$DB"
+	assert_contains "run $RUN is in progress: ferry pid $RUN_PID on $(uname -n) holds the target"
+	run timeout -s KILL 60 ferry rollback "$RUN" --dry-run --target "dbname=$DB"
 	assert_exit 2
-	assert_contains "run $RUN holds the target"
+	assert_contains "run $RUN is in progress: ferry pid $RUN_PID on $(uname -n) holds the target"
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.id_map WHERE run_id = '$RUN'")" -eq "$before" ]
 	[ "$(q1 -d "$DB" -c "SELECT status FROM ferry.runs WHERE run_id = '$RUN'")" = running ]
 }
@@ -192,7 +192,7 @@ repeated_full_refused() {
 	local before t0 took
 	before=$(db_snapshot "$DB")
 	t0=$SECONDS
-	run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
+	run timeout -s KILL 300 ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
 		--run-id again --workdir "$BATS_TEST_TMPDIR/again"
 	took=$((SECONDS - t0))
 	assert_exit 2
