@@ -28,7 +28,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS
 LDLIBS     := $(PKG_LIBS) -lpthread -lm
 
 B          := build/$(FLAVOR)
-PROGRAMS   := extract transform load verify plan cat conninfo
+PROGRAMS   := extract transform load verify plan cat conninfo books
 BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
@@ -51,6 +51,8 @@ $(B)/lib/libferry.a: $(LIB_OBJ)
 # each program is every .c file of its directory, linked with lib/
 objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c))
 .SECONDEXPANSION:
+# objects are kept (not removed as intermediates): a rebuild compiles what changed only
+.SECONDARY:
 $(B)/bin/ferry-%: $$(call objs_of,$$*) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
@@ -62,6 +64,12 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/lib/libferry.a
 # the tree builder's test runs the transform itself
 TREE_TEST_OBJ := $(patsubst %,$(B)/transform/%.o,tree treemap transform keyset)
 $(B)/tests/test_tree: $(B)/tests/unit/test_tree.o $(TREE_TEST_OBJ) $(B)/lib/libferry.a
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+# the books' state table and key ranges (pure parts of books/)
+BOOKS_TEST_OBJ := $(patsubst %,$(B)/books/%.o,state ranges)
+$(B)/tests/test_books: $(B)/tests/unit/test_books.o $(BOOKS_TEST_OBJ) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
