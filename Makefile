@@ -67,8 +67,8 @@ $(B)/tests/test_tree: $(B)/tests/unit/test_tree.o $(TREE_TEST_OBJ) $(B)/lib/libf
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
-# the books' state table and key ranges (pure parts of books/)
-BOOKS_TEST_OBJ := $(patsubst %,$(B)/books/%.o,state ranges)
+# the books' state table, key ranges and blame (pure parts of books/)
+BOOKS_TEST_OBJ := $(patsubst %,$(B)/books/%.o,state ranges blame)
 $(B)/tests/test_books: $(B)/tests/unit/test_books.o $(BOOKS_TEST_OBJ) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <libpq-fe.h>
 
 #include "buf.h"
@@ -55,6 +56,15 @@ bool books_step_move_ok(books_state from, books_state to);
  * of ranges (fewer when the keys are fewer than PARTS), 0 on bad input.
  */
 int books_key_ranges(int64_t lo, int64_t hi, int parts, const char *qkey, char **conds);
+
+/* ---- blame.c ---- */
+
+/*
+ * The exit code of a step from its stages' (0: none failed) and, in WHO,
+ * the stage that says what went wrong ("extract", "transform", "load").
+ * PIPES: the stages ran through pipes (not spool files).
+ */
+int books_blame(bool pipes, int rc_extract, int rc_transform, int rc_load, const char **who);
 
 /* ---- the connection's context ---- */
 
@@ -116,10 +126,14 @@ int books_summary(books *b, int argc, char **argv, buf *reply);
 int books_memory(books *b, int argc, char **argv, buf *reply);
 int books_judge(books *b, int argc, char **argv, buf *reply);
 
+int books_blame_verb(books *b, int argc, char **argv, buf *reply);
+
 /* ---- session.c ---- */
 
 /* run one verb (argv[0]) with its arguments; the reply fields in reply */
 int books_verb(books *b, int argc, char **argv, buf *reply);
+/* a reply line: "ok" or "error" and the code, then the fields (0x1f before each) */
+void books_reply(FILE *f, int rc, const buf *reply);
 /* serve requests from stdin, one a line (fields separated by tabs) */
 int books_serve(books *b);
 

@@ -142,7 +142,14 @@ main(int argc, char **argv)
 	char **v = argv + optind;
 	int n = argc - optind;
 	if (strcmp(v[0], "session") == 0)
+	{
+		/* a session ends when its driver closes its stdin, never by a
+		 * signal meant for the driver: the driver records the interruption */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 		rc = books_serve(&b);
+	}
 	else if (strcmp(v[0], "hold") == 0)
 		rc = hold(&b, n, v);
 	else
@@ -150,8 +157,7 @@ main(int argc, char **argv)
 		buf reply;
 		buf_init(&reply, 256);
 		rc = books_verb(&b, n, v, &reply);
-		if (rc == FERRY_EXIT_OK)
-			printf("ok%.*s\n", (int) reply.len, reply.data);
+		books_reply(stdout, rc, &reply);
 		buf_free(&reply);
 	}
 	event_close();

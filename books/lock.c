@@ -112,8 +112,13 @@ try_lock(books *b, const char *sql)
 static bool
 settle_orphans(books *b)
 {
-	PGresult *res = pg_query(b->target,
-		"SELECT run_id, status FROM ferry.runs WHERE status IN ('running', 'pending')", 0, NULL);
+	/* no books yet (ferry cleanup before ferry init): nothing to settle */
+	PGresult *res = pg_query(b->target, "SELECT to_regclass('ferry.runs') IS NOT NULL", 0, NULL);
+	bool books_there = res && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!books_there)
+		return res != NULL;
+	res = pg_query(b->target, "SELECT run_id, status FROM ferry.runs WHERE status IN ('running', 'pending')", 0, NULL);
 	if (res == NULL)
 		return false;
 	bool ok = true;

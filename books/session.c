@@ -4,8 +4,9 @@
  *
  * A request is the verb and its arguments separated by tabs, with "\t",
  * "\n" and "\\" escaped; the reply one line: "ok" and the verb's fields
- * (each after a tab), or "error<TAB>EXIT_CODE" once the reason has been
- * said on stderr.  A session that loses the target replies its error and
+ * (each after a byte 0x1f: a field may be empty, which a shell's read
+ * keeps only with a separator that is not white space), or "error",
+ * 0x1f and the exit code once the reason has been said on stderr.  A session that loses the target replies its error and
  * ends: its lock is gone with it, the driver must stop.
  */
 #include <stdio.h>
@@ -44,27 +45,28 @@ static const struct
 {
 	const char *name;
 	verb_fn fn;
-	bool writes;          /* only under the target's lock */
+	int min_args, max_args;   /* after the verb */
 } verbs[] = {
-	{"lock", verb_lock, false},
-	{"log", verb_log, false},
-	{"run-new", books_run_new, true},
-	{"full-check", books_full_check, false},
-	{"since", books_since, false},
-	{"run-start", books_run_start, true},
-	{"run-finish", books_run_finish, true},
-	{"resumable", books_resumable, false},
-	{"steps", books_steps, true},
-	{"step-begin", books_step_begin, true},
-	{"step-finish", books_step_finish, true},
-	{"clear-attempt", books_clear_attempt, true},
-	{"part-complete", books_part_complete, false},
-	{"max-key", books_max_key, false},
-	{"split", books_split, false},
-	{"import", books_import, true},
-	{"summary", books_summary, false},
-	{"judge", books_judge, false},
-	{"memory", books_memory, false},
+	{"lock", verb_lock, 2, 2},
+	{"log", verb_log, 1, 1},
+	{"run-new", books_run_new, 7, 7},
+	{"full-check", books_full_check, 0, 100000},
+	{"since", books_since, 1, 1},
+	{"run-start", books_run_start, 3, 3},
+	{"run-finish", books_run_finish, 2, 3},
+	{"resumable", books_resumable, 0, 1},
+	{"steps", books_steps, 3, 100000},
+	{"step-begin", books_step_begin, 2, 2},
+	{"step-finish", books_step_finish, 5, 7},
+	{"clear-attempt", books_clear_attempt, 3, 3},
+	{"part-complete", books_part_complete, 3, 3},
+	{"max-key", books_max_key, 4, 4},
+	{"split", books_split, 6, 6},
+	{"import", books_import, 1, 1},
+	{"summary", books_summary, 1, 1},
+	{"judge", books_judge, 3, 3},
+	{"memory", books_memory, 2, 2},
+	{"blame", books_blame_verb, 4, 4},
 };
 
 int
@@ -73,14 +75,13 @@ books_verb(books *b, int argc, char **argv, buf *reply)
 	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 		if (strcmp(argv[0], verbs[i].name) == 0)
 		{
-			/*
-			 * a writing verb outside a session that holds the lock: the
-			 * steps of "ferry run -j N" (their run's session holds it)
-			 */
-			int rc = verbs[i].fn(b, argc, argv, reply);
-			if (rc == FERRY_EXIT_USAGE && reply->len == 0 && argc == 0)
-				log_error("%s: bad arguments", argv[0]);
-			return rc;
+			if (argc - 1 < verbs[i].min_args || argc - 1 > verbs[i].max_args)
+			{
+				log_error("%s: %d argument(s), it takes %d to %d (see ferry-books(1))", argv[0], argc - 1,
+						  verbs[i].min_args, verbs[i].max_args);
+				return FERRY_EXIT_USAGE;
+			}
+			return verbs[i].fn(b, argc, argv, reply);
 		}
 	log_error("unknown verb \"%s\" (see ferry-books --help)", argv[0]);
 	return FERRY_EXIT_USAGE;
@@ -114,6 +115,19 @@ fields(char *line, char **argv, int max)
 	return n;
 }
 
+void
+books_reply(FILE *f, int rc, const buf *reply)
+{
+	if (rc == FERRY_EXIT_OK)
+		fputs("ok", f);
+	else
+		fprintf(f, "error\x1f%d", rc);
+	for (size_t i = 0; i < reply->len; i++)
+		fputc(reply->data[i] == '\t' ? 0x1f : reply->data[i], f);
+	fputc('\n', f);
+	fflush(f);
+}
+
 int
 books_serve(books *b)
 {
@@ -131,12 +145,8 @@ books_serve(books *b)
 		int argc = fields(line, argv, 4096);
 		buf_reset(&reply);
 		int vrc = argc > 0 && argv[0][0] ? books_verb(b, argc, argv, &reply) : FERRY_EXIT_USAGE;
-		if (vrc == FERRY_EXIT_OK)
-			printf("ok%.*s\n", (int) reply.len, reply.data ? reply.data : "");
-		else
-			printf("error\t%d%.*s\n", vrc, (int) reply.len, reply.data ? reply.data : "");
-		fflush(stdout);
 		fflush(stderr);
+		books_reply(stdout, vrc, &reply);
 		if (PQstatus(b->target) == CONNECTION_BAD)
 		{
 			rc = FERRY_EXIT_TARGET;

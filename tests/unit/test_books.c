@@ -1,7 +1,7 @@
 /*
  * test_books.c: the pure parts of books/: the run and step state table
- * (every legal move, and a sample of refused ones), state names, and the
- * key ranges of a split entity.
+ * (every legal move, and a sample of refused ones), state names, the key
+ * ranges of a split entity, and which stage a failed step blames.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -147,11 +147,31 @@ test_ranges(void)
 	ok(books_key_ranges(1, 10, 0, "k", c) == 0, "no parts: none");
 }
 
+static void
+test_blame(void)
+{
+	const char *who;
+	ok(books_blame(true, 0, 0, 0, &who) == 0 && who[0] == '\0', "nothing failed: 0, no stage");
+	ok(books_blame(true, 0, 0, 6, &who) == 0, "rows rejected (6) is no failure");
+	ok(books_blame(false, 3, 0, 0, &who) == 3 && strcmp(who, "extract") == 0, "the extract's 3");
+	ok(books_blame(true, 8, 4, 5, &who) == 4 && strcmp(who, "transform") == 0,
+	   "pipes: the extract's broken pipe (8) yields to the transform's own reason");
+	ok(books_blame(true, 8, 5, 4, &who) == 4 && strcmp(who, "load") == 0,
+	   "pipes: a stream cut short (5) yields to the load's own reason");
+	ok(books_blame(false, 8, 4, 0, &who) == 8 && strcmp(who, "extract") == 0,
+	   "spool files: the first stage that failed");
+	ok(books_blame(true, 0, 8, 4, &who) == 4 && strcmp(who, "load") == 0,
+	   "pipes: the transform's broken pipe yields to the load");
+	ok(books_blame(true, 8, 5, 6, &who) == 8 && strcmp(who, "extract") == 0,
+	   "pipes: 6 from the load is not a reason");
+}
+
 int
 main(void)
 {
 	test_names();
 	test_moves();
 	test_ranges();
+	test_blame();
 	return tap_done();
 }
