@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,6 +149,11 @@ main(int argc, char **argv)
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
+		/* but it dies with its driver, however the driver ends (even of
+		 * SIGKILL, its stages still holding our stdin): the server then
+		 * ends the session and lets the target's lock go */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t) b.pid)
+			return FERRY_EXIT_INTERRUPTED;
 		rc = books_serve(&b);
 	}
 	else if (strcmp(v[0], "hold") == 0)

@@ -165,7 +165,7 @@ books_lock(books *b, const char *what, const char *run)
 		{
 			if (why.len == 0)
 				buf_puts(&why, "another ferry holds the target");
-			log_error("%s", why.data);
+			log_error("%s", buf_cstr(&why));
 			buf_free(&why);
 			return FERRY_EXIT_USAGE;
 		}

@@ -77,23 +77,35 @@ books_run_new(books *b, int argc, char **argv, buf *reply)
 }
 
 /*
- * full-check ENTITY...: a full run is refused at once on a destination
- * that already holds rows of these entities (each would be rejected as a
- * duplicate): said with the run that loaded them and what to do instead
+ * full-check RUN ENTITY...: a new full run RUN is refused at once when
+ * that run exists already, or on a destination that already holds rows of
+ * these entities (each would be rejected as a duplicate): said with the
+ * run that loaded them and what to do instead
  */
 int
 books_full_check(books *b, int argc, char **argv, buf *reply)
 {
 	(void) reply;
+	const char *r[1] = {argv[1]};
+	PGresult *res = pg_query(b->target, "SELECT 1 FROM ferry.runs WHERE run_id = $1", 1, r);
+	if (res == NULL)
+		return FERRY_EXIT_TARGET;
+	bool exists = PQntuples(res) > 0;
+	PQclear(res);
+	if (exists)
+	{
+		log_error("cannot record the run (does run %s exist already?)", argv[1]);
+		return FERRY_EXIT_TARGET;
+	}
 	buf list;
 	buf_init(&list, 256);
-	for (int i = 1; i < argc; i++)
+	for (int i = 2; i < argc; i++)
 	{
 		buf_puts(&list, argv[i]);
 		buf_putc(&list, '\n');
 	}
-	const char *p[1] = {list.data};
-	PGresult *res = pg_query(b->target,
+	const char *p[1] = {buf_cstr(&list)};
+	res = pg_query(b->target,
 		"SELECT m.entity, m.run_id, r.status FROM unnest(string_to_array(rtrim($1, E'\\n'), E'\\n')) e(entity) "
 		"CROSS JOIN LATERAL (SELECT entity, run_id FROM ferry.id_map WHERE entity = e.entity LIMIT 1) m "
 		"LEFT JOIN ferry.runs r ON r.run_id = m.run_id LIMIT 1", 1, p);
@@ -167,7 +179,7 @@ books_run_start(books *b, int argc, char **argv, buf *reply)
 	buf_puts(&f, ",\"snapshot\":");
 	buf_json_string(&f, argv[2], strlen(argv[2]));
 	event_set_context(argv[1], NULL);
-	event_emit("run_start", "%s", f.data);
+	event_emit("run_start", "%s", buf_cstr(&f));
 	buf_free(&f);
 	PQclear(res);
 	return FERRY_EXIT_OK;

@@ -50,7 +50,7 @@ static const struct
 	{"lock", verb_lock, 2, 2},
 	{"log", verb_log, 1, 1},
 	{"run-new", books_run_new, 7, 7},
-	{"full-check", books_full_check, 0, 100000},
+	{"full-check", books_full_check, 1, 100000},
 	{"since", books_since, 1, 1},
 	{"run-start", books_run_start, 3, 3},
 	{"run-finish", books_run_finish, 2, 3},

@@ -75,7 +75,7 @@ estimate_rows(books *b, const plan *pl, int n, char **steps, int64_t *est)
 				buf_init(&q, 128);
 				buf_puts(&q, "SELECT count(*) FROM ");
 				buf_puts(&q, PQgetvalue(res, 0, 1));   /* regclass text: quoted as needed */
-				PGresult *cnt = PQexec(src, q.data);
+				PGresult *cnt = PQexec(src, buf_cstr(&q));
 				est[i] = PQresultStatus(cnt) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(cnt, 0, 0), NULL, 10) : -1;
 				PQclear(cnt);
 				buf_free(&q);
@@ -121,7 +121,7 @@ books_steps(books *b, int argc, char **argv, buf *reply)
 		buf_putc(&rows, '\n');
 	}
 	free(est);
-	const char *p[3] = {argv[1], names.data, rows.data};
+	const char *p[3] = {argv[1], buf_cstr(&names), buf_cstr(&rows)};
 	int rc = exec_params(b,
 		"INSERT INTO ferry.entity_runs (run_id, entity, status, expected_rows) "
 		"SELECT $1, s, 'pending', nullif(r, '')::bigint "
@@ -324,7 +324,7 @@ books_step_finish(books *b, int argc, char **argv, buf *reply)
 			buf_puts(&f, "\"stage\":");
 			buf_json_string(&f, argv[6], strlen(argv[6]));
 			buf_printf(&f, ",\"exit\":%d", atoi(argv[7]));
-			event_emit("entity_failed", "%s", f.data);
+			event_emit("entity_failed", "%s", buf_cstr(&f));
 			buf_free(&f);
 		}
 		else
@@ -419,7 +419,7 @@ books_max_key(books *b, int argc, char **argv, buf *reply)
 				   "(SELECT max_key FROM ferry.entity_runs WHERE run_id = $2 AND entity = $1), '')");
 	free(qtarget);
 	const char *q[2] = {step, prev};
-	res = pg_query(b->target, sql.data, 2, q);
+	res = pg_query(b->target, buf_cstr(&sql), 2, q);
 	buf_free(&sql);
 	if (res == NULL)
 		return FERRY_EXIT_TARGET;
@@ -477,7 +477,7 @@ books_split(books *b, int argc, char **argv, buf *reply)
 	buf_puts(&qkey, "q.");
 	pg_append_ident(&qkey, e->key[0]);
 	buf_printf(&sql, "SELECT count(*), min(%s)::text, max(%s)::text, pg_typeof(min(%s))::text FROM (\n%s\n) AS q",
-			   qkey.data, qkey.data, qkey.data, e->extract_sql);
+			   buf_cstr(&qkey), buf_cstr(&qkey), buf_cstr(&qkey), e->extract_sql);
 	plan_free(pl);
 	int rc = FERRY_EXIT_OK;
 	bool ok = pg_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -487,10 +487,10 @@ books_split(books *b, int argc, char **argv, buf *reply)
 		buf_init(&set, 128);
 		buf_puts(&set, "SET TRANSACTION SNAPSHOT ");
 		pg_append_literal(&set, argv[5]);
-		ok = pg_exec(src, set.data);
+		ok = pg_exec(src, buf_cstr(&set));
 		buf_free(&set);
 	}
-	PGresult *res = ok ? pg_query(src, sql.data, 0, NULL) : NULL;
+	PGresult *res = ok ? pg_query(src, buf_cstr(&sql), 0, NULL) : NULL;
 	PQclear(PQexec(src, "ROLLBACK"));
 	buf_free(&sql);
 	int n = 1;
@@ -502,7 +502,7 @@ books_split(books *b, int argc, char **argv, buf *reply)
 	{
 		char **conds = xcalloc((size_t) parts, sizeof *conds);
 		n = books_key_ranges(strtoll(PQgetvalue(res, 0, 1), NULL, 10), strtoll(PQgetvalue(res, 0, 2), NULL, 10),
-							 parts, qkey.data, conds);
+							 parts, buf_cstr(&qkey), conds);
 		FILE *out = n > 1 ? fopen(file, "w") : NULL;
 		if (n > 1 && out == NULL)
 		{
