@@ -78,6 +78,7 @@ typedef struct books
 	long pid;
 	bool locked;               /* this session holds the target's lock */
 	const char *log_path;      /* the driver's events (JSON lines) */
+	struct plan *plan;         /* the run's plan (verb "plan"), for the steps' fields */
 } books;
 
 /* the source connection, opened on first use; NULL (logged) on failure */
@@ -110,6 +111,7 @@ bool books_move_run(books *b, const char *run, books_state to);
 /* ---- step.c ---- */
 
 int books_steps(books *b, int argc, char **argv, buf *reply);
+int books_plan(books *b, int argc, char **argv, buf *reply);
 int books_step_begin(books *b, int argc, char **argv, buf *reply);
 int books_step_finish(books *b, int argc, char **argv, buf *reply);
 int books_clear_attempt(books *b, int argc, char **argv, buf *reply);

@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "pgconn.h"
+#include "plan.h"
 
 static void
 usage(int code)
@@ -167,6 +168,8 @@ main(int argc, char **argv)
 		buf_free(&reply);
 	}
 	event_close();
+	if (b.plan)
+		plan_free(b.plan);
 	if (b.source)
 		PQfinish(b.source);
 	PQfinish(b.target);

@@ -56,6 +56,7 @@ static const struct
 	{"run-finish", books_run_finish, 2, 3},
 	{"resumable", books_resumable, 0, 1},
 	{"steps", books_steps, 3, 100000},
+	{"plan", books_plan, 1, 1},
 	{"step-begin", books_step_begin, 2, 2},
 	{"step-finish", books_step_finish, 5, 7},
 	{"clear-attempt", books_clear_attempt, 3, 3},

@@ -135,9 +135,11 @@ books_steps(books *b, int argc, char **argv, buf *reply)
 }
 
 /*
- * step-begin RUN STEP: "STATE EXPECTED": the state an earlier attempt
- * left (pending the first time) and the rows expected; the step is then
- * running, unless it is done (a resume skips it)
+ * step-begin RUN STEP: "STATE EXPECTED INCREMENTAL KEY TARGET": the state
+ * an earlier attempt left (pending the first time) and the rows expected;
+ * then, from the session's plan (verb "plan"), the entity's incremental
+ * expression, key columns (comma-joined) and target.  The step is then
+ * running, unless it is done (a resume skips it).
  */
 int
 books_step_begin(books *b, int argc, char **argv, buf *reply)
@@ -160,6 +162,13 @@ books_step_begin(books *b, int argc, char **argv, buf *reply)
 	}
 	PQclear(res);
 	buf_printf(reply, "\t%s\t%s", books_state_name(from), expected);
+	char *entity = xstrndup(argv[2], strcspn(argv[2], ":"));
+	const plan_entity *e = b->plan ? plan_find(b->plan, entity) : NULL;
+	free(entity);
+	buf_printf(reply, "\t%s\t", e && e->incremental ? e->incremental : "");
+	for (int k = 0; e && k < e->nkey; k++)
+		buf_printf(reply, "%s%s", k ? "," : "", e->key[k]);
+	buf_printf(reply, "\t%s", e && e->target ? e->target : "");
 	if (from == BS_DONE)
 		return FERRY_EXIT_OK;
 	if (!books_step_move_ok(from, BS_RUNNING))
@@ -221,6 +230,18 @@ books_import_events(books *b, const char *file, const char *step)
 		"SELECT (j->>'ts')::timestamptz, j->>'run', j->>'prog', j->>'entity', j->>'event', "
 		"       CASE WHEN $1 = '' THEN j ELSE j || jsonb_build_object('step', $1) END "
 		"FROM (SELECT line::jsonb AS j FROM ferry_events WHERE line <> '') e", 1, p) == FERRY_EXIT_OK;
+}
+
+/* plan FILE: the run's plan, read once for the fields of every step */
+int
+books_plan(books *b, int argc, char **argv, buf *reply)
+{
+	(void) argc;
+	(void) reply;
+	if (b->plan)
+		plan_free(b->plan);
+	b->plan = plan_load(argv[1]);
+	return b->plan ? FERRY_EXIT_OK : FERRY_EXIT_USAGE;
 }
 
 /* "FILE.recorded": a file recorded is never recorded again */

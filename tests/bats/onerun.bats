@@ -107,8 +107,8 @@ ended_within() {
 	t0=$(date +%s.%N)
 	( sleep "$limit"; kill -KILL -- "-$pid" 2>/dev/null ) &
 	local watchdog=$!
-	wait "$pid"
-	rc=$?
+	rc=0
+	wait "$pid" || rc=$?
 	kill "$watchdog" 2>/dev/null
 	wait "$watchdog" 2>/dev/null
 	took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
@@ -304,9 +304,10 @@ sigterm_run() {
 	RUN_PID=
 	assert_exit 9
 	awk -v t="$took" 'BEGIN { exit !(t <= 2) }' || { echo "took ${took}s" >&2; false; }
-	# no stage of it is left
-	run pgrep -g "$pid"
-	assert_exit 1
+	# no stage of it is left (but a zombie its dead parent left to init)
+	local left
+	left=$(ps -o pid=,stat=,args= -g "$pid" | awk '$2 !~ /^Z/')
+	[ -z "$left" ] || { echo "left running: $left" >&2; false; }
 	output=$(cat "$BATS_TEST_TMPDIR/run.out")
 	assert_contains "finish it with: ferry resume $RUN"
 	release_lock "$DB"
@@ -374,23 +375,13 @@ split_spool() {
 totals() {
 	fixture "$1"
 	fresh "totals_$1"
-	# a row the fix-up of offices.billing_address_id cannot write: a trigger
-	# of the destination refuses it (a reject of the fix-up step)
-	local office
-	office=$(q1 -d "$SRC" -c "SELECT min(id) FROM public.dispatch_office WHERE billing_address_id IS NOT NULL")
-	q -d "$DB" -v office="$office" <<'SQL'
-CREATE FUNCTION public.ferry_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.billing_address_id IS NOT NULL AND NEW.legacy_office_id = current_setting('ferry_test.office')::int THEN
-    RAISE EXCEPTION 'ferry test: this office keeps no billing address';
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER zz_ferry_test_refuse BEFORE UPDATE ON public.offices
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_refuse();
-ALTER TABLE public.offices ENABLE ALWAYS TRIGGER zz_ferry_test_refuse;
-SELECT format('ALTER DATABASE %I SET ferry_test.office = %L', current_database(), :'office') \gexec
-SQL
+	# an office's billing address that the destination refuses (a check):
+	# the address is rejected, and so is the fix-up of the office's
+	# deferred billing_address_id that points at it (a reject of the
+	# fix-up step "offices:billing_address_id")
+	local address
+	address=$(q1 -d "$SRC" -c "SELECT min(billing_address_id) FROM public.dispatch_office")
+	q -d "$DB" -c "ALTER TABLE public.addresses ADD CONSTRAINT ferry_test_refused CHECK (legacy_address_id <> $address)"
 	run ferry run "${ARGS[@]}" --min-success 0
 	assert_exit 0
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.rejects WHERE run_id = '$RUN' AND entity = 'offices'
