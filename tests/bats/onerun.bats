@@ -105,12 +105,12 @@ held_at_orders() {
 ended_within() {
 	local limit=$1 pid=$2 t0 rc
 	t0=$(date +%s.%N)
-	( sleep "$limit"; kill -KILL -- "-$pid" 2>/dev/null ) &
+	( sleep "$limit"; kill -KILL -- "-$pid" 2>/dev/null ) 3>&- &
 	local watchdog=$!
 	rc=0
 	wait "$pid" || rc=$?
-	kill "$watchdog" 2>/dev/null
-	wait "$watchdog" 2>/dev/null
+	kill "$watchdog" 2>/dev/null || true
+	wait "$watchdog" 2>/dev/null || true
 	took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 	status=$rc
 }
@@ -262,13 +262,12 @@ restart_target() {
 	fixture "$1"
 	fresh "restart_$1"
 	held_at_orders
-	# a fast restart ends every session: the run's, the stages', the test's lock
-	local bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
-	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$bindir/pg_ctl" -D "$PGSERVER_DIR/data" -w -t 60 restart -m fast >/dev/null
-	else
-		"$bindir/pg_ctl" -D "$PGSERVER_DIR/data" -w -t 60 restart -m fast >/dev/null
-	fi
+	# a fast restart ends every session: the run's, the stages', the test's
+	# lock (the server must not keep bats's descriptors: only 0, 1 and 2)
+	local bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin} as=()
+	[ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+	"${as[@]}" "$bindir/pg_ctl" -D "$PGSERVER_DIR/data" -l "$PGSERVER_DIR/server.log" -w -t 60 \
+		restart -m fast </dev/null >/dev/null 2>&1 3>&-
 	ended_within 60 "$RUN_PID"
 	RUN_PID=
 	output=$(cat "$BATS_TEST_TMPDIR/run.out")
