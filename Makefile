@@ -52,7 +52,7 @@ $(B)/lib/libferry.a: $(LIB_OBJ)
 objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c))
 .SECONDEXPANSION:
 # objects are kept (not removed as intermediates): a rebuild compiles what changed only
-.SECONDARY:
+.PRECIOUS: $(B)/%.o
 $(B)/bin/ferry-%: $$(call objs_of,$$*) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
