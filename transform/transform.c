@@ -348,8 +348,9 @@ map_ref(tf_ctx *c, const char *column, const char *entity, const char *keyspace,
 	if (keys && !keyset_has(keys, c->refkey.data, c->refkey.len))
 	{
 		buf_reset(&c->detail);
-		buf_printf(&c->detail, "%s = %.*s: %s has no row with that key", column,
-				   (int) (c->refkey.len > 200 ? 200 : c->refkey.len), c->refkey.data, entity);
+		buf_printf(&c->detail, "%s = %.*s: %s has no row with that key%s", column,
+				   (int) (c->refkey.len > 200 ? 200 : c->refkey.len), c->refkey.data, entity,
+				   kind == REF_FORWARD ? " in the source" : "");
 		if (policy == MISSING_REJECT)
 		{
 			buf_reset(&c->reason);

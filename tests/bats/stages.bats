@@ -341,7 +341,7 @@ office_ids() {
 	jq -e . "$d/office.jsonl" >/dev/null
 	# line 1: the header
 	run jq -c -s '.[0] | [.ferry, .version, .source, .keyspace, .order, .key, .columns[0], .columns[5]]' "$d/office.jsonl"
-	[ "$output" = '["stream",1,"dispatch_office","dispatch_office","key",["id"],["id","integer"],["is_active","character(1)"]]' ]
+	[ "$output" = '["stream",2,"dispatch_office","dispatch_office","key",["id"],["id","integer"],["is_active","character(1)"]]' ]
 	# rows: objects keyed by column, in key order, with their values
 	run jq -c -s '.[1] | [.id, .name, .is_active, .billing_address_id, .created_at]' "$d/office.jsonl"
 	[ "$output" = "$(q1 -d st_demo_src -c "SELECT json_build_array(id, name, is_active, billing_address_id, created_at::text)
