@@ -23,8 +23,8 @@
 #                      fix-up step's too); a failed run shows no 100 %
 #
 # A run is held at a known point by a test session's lock on a destination
-# table (the load of that entity waits for it, seen in pg_stat_activity),
-# never by a sleep.
+# table (SHARE: the load of that entity waits for it, seen in
+# pg_stat_activity, the preflight's reads do not), never by a sleep.
 
 load helpers
 load driver-helpers
@@ -93,9 +93,10 @@ fresh() {
 
 # held_at_orders: a run started in the background ($RUN_PID, its process
 # group) waits for a test session's lock on public.orders in $DB: every
-# entity before orders is done, orders has loaded nothing
+# entity before orders is done, orders has loaded nothing.  SHARE mode: it
+# stops the load's writes, not the reads of the run's preflight
 held_at_orders() {
-	hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+	hold_lock "$DB" public.orders 'SHARE'
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}" "$@"
 	wait_until 300 waiting_for_lock "$DB" ferry-load
 }
