@@ -233,12 +233,20 @@ failed_start() {
 		--incremental --run-id badstart --workdir "$BATS_TEST_TMPDIR/badstart"
 	assert_exit 3
 	assert_contains "cannot connect to the source"
-	[ "$(q1 -d "$DB" -c "SELECT status FROM ferry.runs WHERE run_id = 'badstart'")" = failed ]
-	run ferry status badstart --target "dbname=$DB"
+	# refused by the preflight before anything is recorded, or recorded
+	# failed when the source goes at the snapshot: never left running
+	local state
+	state=$(q1 -d "$DB" -c "SELECT status FROM ferry.runs WHERE run_id = 'badstart'")
+	[ -z "$state" ] || [ "$state" = failed ]
+	if [ -n "$state" ]; then
+		run ferry status badstart --target "dbname=$DB"
+		assert_exit 0
+		assert_contains "run badstart (incremental): failed"
+		[ "$(ferry status badstart --json --target "dbname=$DB" | jq -r .state)" = failed ]
+	fi
+	run ferry status --target "dbname=$DB"
 	assert_exit 0
-	assert_contains "run badstart (incremental): failed"
 	[[ $output != *INTERRUPTED* ]]
-	[ "$(ferry status badstart --json --target "dbname=$DB" | jq -r .state)" = failed ]
 	# resume does not pick it: there is nothing to resume
 	run ferry resume --source "dbname=$SRC" --target "dbname=$DB"
 	assert_exit 2
