@@ -404,9 +404,17 @@ totals() {
 	[ "$(jq '.rejected_rows' "$BATS_TEST_TMPDIR/status.json")" -eq "$by_reason" ]
 	[ "$(jq '[.entities[].rejected] | add' "$BATS_TEST_TMPDIR/status.json")" -eq "$by_reason" ]
 
-	# a run that fails half way shows no success rate of 100 %
+	# a run that fails half way shows no success rate of 100 %: a trigger of
+	# the destination stops the fix-up of offices.billing_address_id (an
+	# error ferry-load cannot set aside as a row's: exit 4)
 	fresh "failed_$1"
-	q -d "$DB" -c "ALTER TABLE public.orders RENAME TO orders_gone"
+	q -d "$DB" <<'SQL'
+CREATE FUNCTION public.ferry_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'ferry test: no update of offices'; END $$;
+CREATE TRIGGER zz_ferry_test_refuse BEFORE UPDATE ON public.offices
+  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_refuse();
+ALTER TABLE public.offices ENABLE ALWAYS TRIGGER zz_ferry_test_refuse;
+SQL
 	run ferry run "${ARGS[@]}"
 	[ "$status" -ne 0 ]
 	[ "$(q1 -d "$DB" -c "SELECT status FROM ferry.runs WHERE run_id = '$RUN'")" = failed ]
@@ -433,13 +441,14 @@ nothing_changed() {
 	fixture "$1"
 	DB=or_same_$1
 	clone_db "$REF" "$DB"
-	local full t0 incr
-	full=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'ref'")
-	t0=$(date +%s.%N)
+	local full incr
 	run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
 		--incremental --run-id same --workdir "$BATS_TEST_TMPDIR/same"
 	assert_exit 0
-	incr=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	# each run from its start to its end in the books (the preflight before
+	# either is the same work)
+	full=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'ref'")
+	incr=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'same'")
 	echo "full run ${full}s, incremental run with nothing changed ${incr}s" >&3
 	awk -v f="$full" -v i="$incr" 'BEGIN { exit !(i < f) }'
 }
