@@ -496,6 +496,7 @@ ferry_metrics_updated_time_seconds" ] || { echo "$families"; false; }
 	q -d op_old <<'SQL'
 ALTER TABLE ferry.runs DROP COLUMN driver_host, DROP COLUMN driver_pid, DROP COLUMN attempt_started_at;
 ALTER TABLE ferry.entity_runs DROP COLUMN expected_rows, DROP COLUMN attempt_started_at;
+DROP TABLE ferry.lock_holders;
 UPDATE ferry.meta SET value = '1' WHERE key = 'schema_version';
 SQL
 	run ferry status --target dbname=op_old
@@ -509,7 +510,8 @@ SQL
 	assert_exit 0
 	run ferry init --target dbname=op_old
 	assert_exit 0
-	[ "$(q1 -d op_old -c "SELECT value FROM ferry.meta WHERE key = 'schema_version'")" = 2 ]
+	[ "$(q1 -d op_old -c "SELECT value FROM ferry.meta WHERE key = 'schema_version'")" = 3 ]
+	[ "$(q1 -d op_old -c "SELECT to_regclass('ferry.lock_holders') IS NOT NULL")" = t ]
 	[ "$(q1 -d op_old -c "SELECT count(*) FROM pg_attribute WHERE attrelid IN ('ferry.runs'::regclass, 'ferry.entity_runs'::regclass)
 		AND attname IN ('driver_host', 'driver_pid', 'attempt_started_at', 'expected_rows') AND NOT attisdropped")" -eq 5 ]
 	# the run made before: its books intact, its status readable
