@@ -129,7 +129,7 @@ start_run() {
 	local out=$1
 	shift
 	setsid ferry run "$@" >"$out" 2>&1 3>&- &
-	RUN_PID=$!
+	RUN_PID=$! RUN_OUT=$out
 }
 
 # kill_run: SIGKILL to the whole process group of start_run, as a crash
@@ -166,6 +166,7 @@ hold_points() {
 	local db=$1
 	shift
 	q -d "$db" <<'SQL'
+SET client_min_messages = warning;
 DROP TRIGGER IF EXISTS zz_ferry_test_hold_commit ON ferry.checkpoints;
 DROP TRIGGER IF EXISTS zz_ferry_test_hold_start ON ferry.runs;
 CREATE OR REPLACE FUNCTION public.ferry_test_hold_start() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -201,6 +202,7 @@ END $$;
 SQL
 	while [ $# -ge 2 ]; do
 		q -d "$db" -v t="$1" -v e="$2" <<'SQL'
+SET client_min_messages = warning;
 SELECT format('DROP TRIGGER IF EXISTS zz_ferry_test_hold_row ON %s', :'t') \gexec
 SELECT format('CREATE TRIGGER zz_ferry_test_hold_row BEFORE INSERT ON %s FOR EACH ROW
                  EXECUTE FUNCTION public.ferry_test_hold_row(%L)', :'t', :'e') \gexec
@@ -217,7 +219,10 @@ SQL
 at_start() {
 	local db=$1
 	shift
-	wait_until 300 held "$db" ferry-books || return 1
+	if ! wait_until 300 held "$db" ferry-books; then
+		[ -z "${RUN_OUT:-}" ] || cat "$RUN_OUT" >&2
+		return 1
+	fi
 	"$@" || return 1
 	release_advisory "$db" start
 }

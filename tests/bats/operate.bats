@@ -19,9 +19,10 @@ SLOW_PLAN=$BATS_FILE_TMPDIR/slow.plan
 
 setup_file() {
 	demo_dbs op_src op_tmpl 1
-	# a table of 3000 rows for the progress lines: 10 ms of every 10th row in the destination
-	q -d op_src -c "CREATE TABLE slow_items (id int PRIMARY KEY, name text NOT NULL);
-		INSERT INTO slow_items SELECT g, 'item ' || g FROM generate_series(1, 3000) g"
+	# a table of 3000 rows for the progress lines: 10 ms of every 10th row in the
+	# destination (in a schema of its own: not a table the demo plan leaves out)
+	q -d op_src -c "CREATE SCHEMA slow; CREATE TABLE slow.slow_items (id int PRIMARY KEY, name text NOT NULL);
+		INSERT INTO slow.slow_items SELECT g, 'item ' || g FROM generate_series(1, 3000) g"
 	# the source's estimates (reltuples) exact
 	q -d op_src -c "ANALYZE"
 	q -d op_tmpl -f "$FERRY_REPO/scripts/sql/ferry-schema.sql" >/dev/null
@@ -37,11 +38,11 @@ SQL
 ferry-plan 1
 
 entity slow_items
-  source public.slow_items
+  source slow.slow_items
   target public.slow_items
   key id
   extract
-    SELECT id, name FROM public.slow_items
+    SELECT id, name FROM slow.slow_items
   end
 end
 EOF
@@ -369,7 +370,15 @@ ferry_metrics_updated_time_seconds" ] || { echo "$families"; false; }
 
 @test "--notify: a failed run (exit 4), the stage that failed; the command's own failure changes nothing" {
 	clone_db op_tmpl op_fail
-	q -d op_fail -c "ALTER TABLE public.orderstatuses RENAME TO orderstatuses_gone"
+	# a trigger of the destination refuses every row of orderstatuses: an error
+	# ferry-load cannot set aside as a row's (the preflight sees nothing wrong)
+	q -d op_fail <<'SQL'
+CREATE FUNCTION public.ferry_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'ferry test: no insert into orderstatuses'; END $$;
+CREATE TRIGGER zz_ferry_test_refuse BEFORE INSERT ON public.orderstatuses
+  FOR EACH STATEMENT EXECUTE FUNCTION public.ferry_test_refuse();
+ALTER TABLE public.orderstatuses ENABLE ALWAYS TRIGGER zz_ferry_test_refuse;
+SQL
 	run ferry run --only orderstatuses,orders --source dbname=op_src --target dbname=op_fail --plan "$DEMO_PLAN" \
 		--run-id failed1 --workdir "$BATS_TEST_TMPDIR/w" \
 		--notify "cat >'$BATS_TEST_TMPDIR/n.json'; echo the hook is down >&2; exit 3"
