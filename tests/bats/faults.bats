@@ -175,8 +175,10 @@ target_lost() {
 # waits in its COPY for a lock a test session holds on dispatch_order
 source_lost() {
 	fresh "src_$1" "$1"
-	hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+	hold_points "$DB"
+	hold_advisory "$DB" start
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
+	at_start "$DB" hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
 	wait_until 300 waiting_for_lock "$SRC" ferry-extract
 	[ "$(terminate "$SRC" ferry-extract "wait_event_type = 'Lock'")" -eq 1 ]
 	finish
@@ -205,8 +207,10 @@ source_lost() {
 @test "the session holding the run's snapshot lost: the next extract says why it cannot read, exit 3; resume takes a new one" {
 	fresh snap pipe
 	# the extract of orders has set the snapshot and waits for the lock when the holder goes
-	hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+	hold_points "$DB"
+	hold_advisory "$DB" start
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
+	at_start "$DB" hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
 	wait_until 300 waiting_for_lock "$SRC" ferry-extract
 	[ "$(terminate "$SRC" ferry-extract "query LIKE '%pg_export_snapshot%'")" -eq 1 ]
 	# the holder notices within a second, and says so
@@ -302,8 +306,10 @@ two_waiting() {
 @test "ferry resume finds a spool file of another run or entity in place: exit 5 naming it; without it, identical" {
 	fresh foreign spool
 	# killed between patients and orders: orders.zst is complete, nothing of it loaded
-	hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+	hold_points "$DB"
+	hold_advisory "$DB" start
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
+	at_start "$DB" hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
 	wait_until 300 waiting_for_lock "$DB" ferry-load
 	kill_run
 	release_lock "$DB"

@@ -140,9 +140,10 @@ check_exposition() {
 	hold_orderitems op_live
 	local w=$BATS_TEST_TMPDIR/w m=$BATS_TEST_TMPDIR/live.prom
 	# the extract of orderitems waits for a lock on its source table
-	hold_lock op_src public.dispatch_orderitem 'ACCESS EXCLUSIVE'
+	hold_advisory op_live start
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_live --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id live --workdir "$w" --metrics "$m"
+	at_start op_live hold_lock op_src public.dispatch_orderitem 'ACCESS EXCLUSIVE'
 	# a reader of the metrics file, as node_exporter: it never sees a partial file
 	mkdir "$BATS_TEST_TMPDIR/reads"
 	(

@@ -98,11 +98,11 @@ doc_block_after() {
 
 qs_begin() {
 	echo "$1 $2" >"$QS/current"
-	# the block that kills a run (section 9): a test session's lock holds the
-	# run at the load of orders, step 12, so that the kill finds it mid-way
+
+
 	# however slow the machine; released when the next block begins
 	if [ "$1" = "${QS_CRASH_BLOCK:-}" ]; then
-		hold_lock demo_dest public.orders 'ACCESS EXCLUSIVE'
+		hold_lock demo_dest public.orders 'SHARE'
 	elif [ -n "${QS_CRASH_BLOCK:-}" ] && [ "$1" -eq $((QS_CRASH_BLOCK + 1)) ]; then
 		release_lock demo_dest
 	fi

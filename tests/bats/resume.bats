@@ -67,8 +67,10 @@ crash() {
 
 	case $point in
 	extract)
-		hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+		hold_points "$DB"
+		hold_advisory "$DB" start
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
+		at_start "$DB" hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
 		wait_until 300 waiting_for_lock "$SRC" ferry-extract
 		kill_run
 		release_lock "$SRC"
@@ -95,8 +97,10 @@ crash() {
 			WHERE run_id = '$RUN' AND entity = 'orderitems'")" = t ]
 		;;
 	between)
-		hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+		hold_points "$DB"
+		hold_advisory "$DB" start
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
+		at_start "$DB" hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
 		wait_until 300 waiting_for_lock "$DB" ferry-load
 		kill_run
 		release_lock "$DB"
