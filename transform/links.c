@@ -30,6 +30,7 @@ struct link_builder
 	bool ints;               /* both are integer columns: their values are the nodes,
 							  * else their texts, interned by the graph */
 	linkgraph *g;
+	buf text;                /* a text key being interned */
 	/* cycle=note: each edge's row key, to name it in its note */
 	buf keys;
 	size_t *key_off;
@@ -79,6 +80,7 @@ links_new(const transform_spec *spec, const ferry_header *in_h, const ferry_head
 		if (strcmp(spec->refs[i].column, pl->from_column) == 0)
 			l->ref_entity = spec->refs[i].entity;
 	buf_init(&l->keys, 4096);
+	buf_init(&l->text, 64);
 	l->g = linkgraph_new();
 	if (pl->cycle == LINKS_REJECT)
 	{
@@ -168,14 +170,9 @@ links_add(link_builder *l, const char *key, size_t keylen, const ferry_value *in
 
 	if (edge)
 	{
-		buf tmp;
+		int64_t from = node_of(l, a, &l->text);
 
-		buf_init(&tmp, 32);
-		int64_t from = node_of(l, a, &tmp);
-		int64_t to = node_of(l, b, &tmp);
-
-		buf_free(&tmp);
-		linkgraph_add(l->g, from, to);
+		linkgraph_add(l->g, from, node_of(l, b, &l->text));
 	}
 	if (l->sw == NULL)
 	{
@@ -360,6 +357,7 @@ links_free(link_builder *l)
 	free(l->detail);
 	linkgraph_free(l->g);
 	buf_free(&l->keys);
+	buf_free(&l->text);
 	free(l->key_off);
 	free(l->spool_path);
 	header_free(&l->sh);
