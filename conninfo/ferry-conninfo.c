@@ -1,24 +1,28 @@
 /*
  * ferry-conninfo: keep passwords off command lines.
  *
- *   ferry-conninfo --passfile FILE VAR...
+ *   ferry-conninfo --passfile FILE [--stdin] VAR...
  *
- * Each VAR names an environment variable holding a libpq connection string
- * or URI (FERRY_SOURCE, FERRY_TARGET).  When one of them carries a
- * password, the driver must not pass it on to psql or to a stage on their
- * command lines (any user can read those in ps), nor leave it in their
- * environment.  So for each VAR this prints one line: the connection
+ * Each VAR names a variable holding a libpq connection string or URI
+ * (FERRY_SOURCE, FERRY_TARGET).  When one of them carries a password, or
+ * PGPASSWORD holds one, the driver must not pass it on to psql or to a
+ * stage on their command lines (any user can read those in ps), nor in
+ * their environment.  So for each VAR this prints one line: the connection
  * string without its password (key='value' pairs); and it writes FILE, a
  * libpq password file (mode 0600) holding those passwords, for the driver
  * to hand to every connection through PGPASSFILE and passfile=.
+ *
+ * The variables are read from the environment or, with --stdin, first from
+ * NAME=VALUE lines on standard input (VARs, PGPASSWORD, PGPASSFILE): then
+ * the driver need not put a password in this program's environment either.
  *
  * libpq looks for a password in the connection string, then $PGPASSWORD,
  * then the password file.  FILE keeps that order: the connection strings'
  * passwords first, then $PGPASSWORD as a wildcard line (the driver unsets
  * it), then the lines of the password files the user had ($PGPASSFILE or
  * ~/.pgpass, and any passfile= of the strings).  With no password in any
- * string, nothing is written and the strings are printed unchanged.
- * Values come from the environment, never from argv.
+ * string nor in PGPASSWORD, nothing is written and the strings are printed
+ * unchanged.  Values never come from argv.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,10 +41,12 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-			"Usage: ferry-conninfo --passfile FILE VAR...\n"
+			"Usage: ferry-conninfo --passfile FILE [--stdin] VAR...\n"
 			"Print the connection strings held in the environment variables VAR\n"
-			"without their passwords, one a line, and write the passwords to FILE,\n"
-			"a libpq password file (mode 0600).  See ferry-conninfo(1).\n");
+			"without their passwords, one a line, and write the passwords (and\n"
+			"PGPASSWORD's) to FILE, a libpq password file (mode 0600).\n"
+			"--stdin: read the variables as NAME=VALUE lines on standard input\n"
+			"instead of the environment.  See ferry-conninfo(1).\n");
 	exit(code);
 }
 
@@ -88,6 +94,53 @@ put_file(buf *b, const char *path)
 	fclose(f);
 }
 
+/* NAME=VALUE lines read with --stdin: looked up before the environment */
+static char **given;
+static int ngiven;
+
+static const char *
+value_of(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < ngiven; i++)
+		if (strncmp(given[i], name, n) == 0 && given[i][n] == '=')
+			return given[i] + n + 1;
+	return getenv(name);
+}
+
+/* --stdin: every line NAME=VALUE; the values are never printed, even when wrong */
+static void
+read_given(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	given = calloc(1, sizeof *given);
+	while (given && (len = getline(&line, &cap, stdin)) >= 0)
+	{
+		char **more = realloc(given, (size_t) (ngiven + 2) * sizeof *given);
+
+		if (more == NULL)
+			break;
+		given = more;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		const char *eq = strchr(line, '=');
+
+		if (eq == NULL || eq == line || strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") !=
+			(size_t) (eq - line))
+			die(FERRY_EXIT_USAGE, "line %d of standard input is not NAME=VALUE", ngiven + 1);
+		given[ngiven++] = line;
+		line = NULL;
+		cap = 0;
+	}
+	free(line);
+	if (given == NULL || ferror(stdin))
+		die(FERRY_EXIT_IO, "cannot read the variables on standard input");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -101,6 +154,11 @@ main(int argc, char **argv)
 	{
 		passfile = argv[2];
 		first = 3;
+	}
+	if (first < argc && strcmp(argv[first], "--stdin") == 0)
+	{
+		read_given();
+		first++;
 	}
 	if (passfile == NULL || first >= argc)
 		usage(FERRY_EXIT_USAGE);
@@ -118,7 +176,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < nvars; i++)
 	{
 		const char *var = argv[first + i];
-		const char *s = getenv(var);
+		const char *s = value_of(var);
 		char *err = NULL;
 
 		if (s == NULL || *s == '\0')
@@ -160,9 +218,12 @@ main(int argc, char **argv)
 		put_file(&user_files, opt_value(parsed[i], "passfile"));
 	}
 
+	const char *env_pw = value_of("PGPASSWORD");
+
+	if (env_pw && *env_pw)
+		with_password = 1;
 	if (with_password)
 	{
-		const char *env_pw = getenv("PGPASSWORD");
 		const char *home = getenv("HOME");
 		int fd;
 
@@ -173,8 +234,8 @@ main(int argc, char **argv)
 			buf_putc(&secrets, '\n');
 		}
 		buf_append(&secrets, user_files.data, user_files.len);
-		if (getenv("PGPASSFILE"))
-			put_file(&secrets, getenv("PGPASSFILE"));
+		if (value_of("PGPASSFILE"))
+			put_file(&secrets, value_of("PGPASSFILE"));
 		else if (home)
 		{
 			char path[4096];
@@ -196,7 +257,7 @@ main(int argc, char **argv)
 
 	for (int i = 0; i < nvars; i++)
 	{
-		const char *s = getenv(argv[first + i]);
+		const char *s = value_of(argv[first + i]);
 
 		out.len = 0;
 		if (parsed[i] == NULL || !with_password)
@@ -242,6 +303,9 @@ main(int argc, char **argv)
 			PQconninfoFree(parsed[i]);
 	}
 	free(parsed);
+	for (int i = 0; i < ngiven; i++)
+		free(given[i]);
+	free(given);
 	buf_free(&secrets);
 	buf_free(&user_files);
 	buf_free(&out);

@@ -250,6 +250,9 @@ extract_run(PGconn *conn, const extract_spec *spec, ferry_header *h,
 	buf_printf(&copy, "COPY (%s) TO STDOUT", sql);
 	free(sql);
 
+	/* a savepoint, to look for a row that fails the COPY in the same snapshot */
+	bool in_savepoint = PQtransactionStatus(conn) == PQTRANS_INTRANS &&
+		pg_exec(conn, "SAVEPOINT ferry_extract");
 	PGresult *res = PQexec(conn, buf_cstr(&copy));
 
 	buf_free(&copy);
@@ -317,15 +320,24 @@ extract_run(PGconn *conn, const extract_spec *spec, ferry_header *h,
 		else
 		{
 			/* the final result of the COPY tells whether it completed */
+			char *encoding_error = NULL;
+
 			while ((res = PQgetResult(conn)) != NULL)
 			{
 				if (PQresultStatus(res) != PGRES_COMMAND_OK)
 				{
-					log_error("source: %s", pg_errmsg(conn, res));
+					if (extract_is_encoding_error(res) && encoding_error == NULL)
+						encoding_error = xstrdup(pg_errmsg(conn, res));
+					else
+						log_error("source: %s", pg_errmsg(conn, res));
 					code = FERRY_EXIT_SOURCE;
 				}
 				PQclear(res);
 			}
+			/* which row, and what to do: once the COPY's results are all read */
+			if (encoding_error)
+				extract_report_encoding(conn, spec, h, in_savepoint, rows, encoding_error);
+			free(encoding_error);
 		}
 	}
 	else

@@ -39,6 +39,17 @@ typedef struct extract_spec
 int extract_run(PGconn *conn, const extract_spec *spec, ferry_header *header,
 				ferry_writer *w, long long *rows);
 
+/* encoding.c: an error of a text the client encoding (UTF8) cannot take */
+bool extract_is_encoding_error(const PGresult *res);
+/*
+ * Log that error in one line: the entity or table, the first such row's
+ * key and columns where a query can find them (in_savepoint: the COPY ran
+ * under SAVEPOINT ferry_extract, which is rolled back to for it; else
+ * rows_before + 1 numbers the row), and what to do.
+ */
+void extract_report_encoding(PGconn *conn, const extract_spec *spec, const ferry_header *h,
+							 bool in_savepoint, long long rows_before, const char *server_msg);
+
 /* the full SELECT statement extract_run would COPY */
 char *extract_sql(const extract_spec *spec);
 /* the incremental condition (changed since, unknown, new key) over alias q */

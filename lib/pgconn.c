@@ -1,9 +1,12 @@
 /*
  * pgconn.c: connections, queries and quoting, in one place.
  */
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "log.h"
@@ -276,4 +279,161 @@ pg_append_qualified(buf *b, const char *name)
 	buf_putc(b, '.');
 	pg_append_ident(b, dot + 1);
 	free(schema);
+}
+
+/* ---- is this one server session, or a transaction pooler? ---- */
+
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* wait until conn's socket is ready (for reading, or writing), at most until deadline */
+static bool
+wait_socket(PGconn *conn, bool for_write, int64_t deadline)
+{
+	struct pollfd p = {.fd = PQsocket(conn), .events = for_write ? POLLOUT : POLLIN};
+	int64_t left = deadline - monotonic_ms();
+
+	if (p.fd < 0 || left <= 0)
+		return false;
+	return poll(&p, 1, (int) left) > 0;
+}
+
+/* a connection for the probe, given up at deadline (NULL then, or on failure) */
+static PGconn *
+connect_within(const char *conninfo, int64_t deadline)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {conninfo ? conninfo : "", "ferry-session-probe", NULL};
+	PGconn *c = PQconnectStartParams(keys, vals, 1);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	while (c && PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+	{
+		if (!wait_socket(c, st == PGRES_POLLING_WRITING, deadline))
+			break;
+		st = PQconnectPoll(c);
+	}
+	if (c && (st != PGRES_POLLING_OK || PQstatus(c) != CONNECTION_OK))
+	{
+		PQfinish(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* one statement (its own transaction) on the probe connection, NULL if not answered by deadline */
+static PGresult *
+query_within(PGconn *c, const char *sql, int64_t deadline)
+{
+	PGresult *res, *last = NULL;
+
+	if (!PQsendQuery(c, sql))
+		return NULL;
+	while (PQisBusy(c))
+		if (!wait_socket(c, false, deadline) || !PQconsumeInput(c))
+			return NULL;  /* the caller closes c, which ends the query */
+	while ((res = PQgetResult(c)) != NULL)
+	{
+		PQclear(last);
+		last = res;
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK || PQntuples(last) != 1)
+	{
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+#define PROBE_SETTING "ferry.session_probe"
+
+/*
+ * Through a transaction-mode pooler the server session under a client
+ * connection may change between two transactions, but an idle pooler
+ * (PgBouncer 1.18 in transaction mode, any pool size) hands the same
+ * connection the same server session every time: the session it released
+ * last (server_round_robin = 0, its default: the idle list is a stack),
+ * so a check made on one connection alone passes.  So a second connection
+ * B comes in between two transactions of conn (A):
+ *   A: its backend pid and a session setting with a random token;
+ *   B: two transactions, each reading its pid and that setting;
+ *   A: two more transactions, reading them again.
+ * A direct connection or a session-mode pooler keeps each client on its own
+ * server session for its life, so B never sees A's pid or token and its own
+ * pid never changes, and A keeps its pid and token.  A transaction pooler
+ * hands B the session A just released (a stack: PgBouncer's default), or
+ * hands B's two transactions two different idle sessions (a queue:
+ * server_round_robin = 1, when more than one is idle), or, with other
+ * clients about, gives A another session: each is a proof.  B never holds
+ * a transaction open, so a pool of one server cannot block; B's queries are
+ * given up after a few seconds (a session-mode pool that is full makes B
+ * wait for a server): then A's own transactions decide.
+ */
+pg_session
+pg_session_check(PGconn *conn, const char *conninfo, char *why, size_t whylen)
+{
+	static const char *read_sql =
+		"SELECT pg_backend_pid(), current_setting('" PROBE_SETTING "', true)";
+	PGresult *res;
+	char token[64];
+	long pid_a;
+
+	why[0] = '\0';
+	/* Supabase's transaction pooler (Supavisor and its PgBouncer) */
+	if (strcmp(PQport(conn), "6543") == 0)
+	{
+		snprintf(why, whylen, "port 6543");
+		return PG_SESSION_POOLED;
+	}
+	res = pg_query(conn, "SELECT pg_backend_pid(), set_config('" PROBE_SETTING "', "
+				   "md5(random()::text || clock_timestamp()::text), false)", 0, NULL);
+	if (res == NULL)
+		return PG_SESSION_ERROR;
+	pid_a = atol(PQgetvalue(res, 0, 0));
+	snprintf(token, sizeof token, "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+
+	int64_t deadline = monotonic_ms() + 5000;
+	PGconn *b = connect_within(conninfo, deadline);
+	long pid_b = 0;
+
+	for (int i = 0; b && i < 2 && !why[0]; i++)
+	{
+		res = query_within(b, read_sql, deadline);
+		if (res == NULL)
+			break;
+		long pid = atol(PQgetvalue(res, 0, 0));
+
+		if (pid == pid_a || strcmp(PQgetvalue(res, 0, 1), token) == 0)
+			snprintf(why, whylen, "another connection ran in this one's server session, backend pid %ld",
+					 pid_a);
+		else if (pid_b && pid != pid_b)
+			snprintf(why, whylen, "two transactions of one connection ran in server sessions "
+					 "%ld and %ld", pid_b, pid);
+		pid_b = pid;
+		PQclear(res);
+	}
+	PQfinish(b);
+
+	for (int i = 0; i < 2 && !why[0]; i++)
+	{
+		res = pg_query(conn, read_sql, 0, NULL);
+		if (res == NULL)
+			return PG_SESSION_ERROR;
+		long pid = atol(PQgetvalue(res, 0, 0));
+
+		if (pid != pid_a)
+			snprintf(why, whylen, "two transactions of one connection ran in server sessions "
+					 "%ld and %ld", pid_a, pid);
+		else if (strcmp(PQgetvalue(res, 0, 1), token) != 0)
+			snprintf(why, whylen, "a session setting was lost between two transactions");
+		PQclear(res);
+	}
+	return why[0] ? PG_SESSION_POOLED : PG_SESSION_OK;
 }

@@ -42,4 +42,27 @@ void pg_append_qualified(buf *b, const char *name);
  */
 char *pg_qualified(const char *name);
 
+/*
+ * Whether conn keeps one server session from start to end (a direct
+ * connection, or a session-mode pooler), as every ferry program needs, or
+ * hands each transaction to whichever server session is free (a
+ * transaction- or statement-mode pooler: PgBouncer, Supavisor, Odyssey).
+ * conninfo is what conn was opened with: a second connection is opened
+ * with it for a moment.  POOLED puts what was seen in why (for the
+ * message); ERROR has been logged.  Call it before anything is written.
+ */
+typedef enum pg_session
+{
+	PG_SESSION_OK,
+	PG_SESSION_POOLED,
+	PG_SESSION_ERROR
+} pg_session;
+
+pg_session pg_session_check(PGconn *conn, const char *conninfo, char *why, size_t whylen);
+
+/* what to do about a pooled connection, for the end of a refusal */
+#define PG_POOLER_ADVICE \
+	"connect directly to PostgreSQL (Supabase: port 5432, the direct or session-mode " \
+	"connection string)"
+
 #endif

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "exitcode.h"
+#include "forward.h"
 #include "load.h"
 #include "log.h"
 #include "pgconn.h"
@@ -39,7 +40,8 @@ enum
 	OPT_SYNC_COMMIT,
 	OPT_REPAIR,
 	OPT_PHASE,
-	OPT_EXPECTED
+	OPT_EXPECTED,
+	OPT_CHECK_SESSION
 };
 
 static void
@@ -85,28 +87,14 @@ usage(int code)
 			"                         and record a note with the original row; repeatable\n"
 			"      --synchronous-commit  wait for each commit to be flushed (default: off; a crash\n"
 			"                         of the server then loses at most the last batches, which\n"
-			"                         the checkpoint does not count either)\n\n%s",
+			"                         the checkpoint does not count either)\n"
+			"      --check-session    only check that the target gives this connection a server\n"
+			"                         session of its own (not a transaction-mode pooler): print\n"
+			"                         \"session\" (exit 0) or \"pooler\" (exit 4), load nothing\n\n%s",
 			CLI_COMMON_USAGE);
 	exit(code);
 }
 
-static char **
-split_commas(const char *s, int *n)
-{
-	char **out = NULL;
-
-	*n = 0;
-	while (*s)
-	{
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t) (comma - s) : strlen(s);
-
-		out = xrealloc(out, (size_t) (*n + 1) * sizeof *out);
-		out[(*n)++] = xstrndup(s, len);
-		s += len + (comma ? 1 : 0);
-	}
-	return out;
-}
 
 /* a repair of column col: value NULL is SQL NULL; kept in COPY text */
 static void
@@ -145,32 +133,47 @@ add_repair(load_spec *spec, const char *arg)
 /*
  * A transaction-mode pooler (PgBouncer, Supavisor on port 6543) hands each
  * transaction to any server session: session settings, temporary tables
- * and the batch protocol would silently go wrong.  Refuse it.
+ * and the batch protocol would silently go wrong.  Refuse it, before
+ * anything is written (pg_session_check tells it by its behaviour).
+ * Returns the exit code: 0 for a session of our own.
  */
-static bool
-refuse_pooler(PGconn *conn)
+static int
+refuse_pooler(PGconn *conn, const char *conninfo)
 {
-	PGresult *res;
-	bool pooled = false;
+	char why[256];
 
-	if (strcmp(PQport(conn), "6543") == 0)
-		pooled = true;
-	else if (pg_exec(conn, "SELECT set_config('ferry.session_probe', pg_backend_pid()::text, false)"))
+	switch (pg_session_check(conn, conninfo, why, sizeof why))
 	{
-		/* a few separate transactions: each must see the same session */
-		for (int i = 0; i < 3 && !pooled; i++)
-		{
-			res = PQexec(conn, "SELECT current_setting('ferry.session_probe', true) = pg_backend_pid()::text");
-			pooled = PQresultStatus(res) != PGRES_TUPLES_OK || PQgetvalue(res, 0, 0)[0] != 't';
-			PQclear(res);
-		}
+		case PG_SESSION_OK:
+			return FERRY_EXIT_OK;
+		case PG_SESSION_POOLED:
+			log_error("target: %s looks like a transaction-mode connection pooler (%s); "
+					  "ferry-load needs a session: " PG_POOLER_ADVICE, pg_describe(conn), why);
+			return FERRY_EXIT_TARGET;
+		default:
+			return FERRY_EXIT_TARGET;
 	}
-	if (pooled)
-		log_error("target: %s looks like a transaction-mode connection pooler (port 6543 or "
-				  "session settings lost between transactions); ferry-load needs a session: "
-				  "connect directly to PostgreSQL (Supabase: port 5432, the direct or session-mode "
-				  "connection string)", pg_describe(conn));
-	return !pooled;
+}
+
+/*
+ * --check-session: only the check above, for the driver (ferry init, run
+ * and resume): "session" or "pooler" on stdout, and the exit code.
+ */
+static int
+check_session_only(const char *target)
+{
+	PGconn *conn = pg_connect(target, "target", "ferry-load");
+	int code;
+
+	if (conn == NULL)
+		return FERRY_EXIT_TARGET;
+	code = refuse_pooler(conn, target);
+	PQfinish(conn);
+	if (code == FERRY_EXIT_OK)
+		puts("session");
+	else if (code == FERRY_EXIT_TARGET)
+		puts("pooler");
+	return code;
 }
 
 static bool
@@ -207,6 +210,7 @@ main(int argc, char **argv)
 		{"repair", required_argument, NULL, OPT_REPAIR},
 		{"phase", required_argument, NULL, OPT_PHASE},
 		{"expected", required_argument, NULL, OPT_EXPECTED},
+		{"check-session", no_argument, NULL, OPT_CHECK_SESSION},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -219,7 +223,7 @@ main(int argc, char **argv)
 	const char *target = getenv("FERRY_TARGET");
 	const char *plan_file = NULL, *entity_name = NULL, *mode = NULL, *conflict = NULL;
 	const char *triggers = "auto";
-	bool sync_commit = false;
+	bool sync_commit = false, check_session = false;
 	const char *phase = NULL;
 	int opt;
 
@@ -248,6 +252,7 @@ main(int argc, char **argv)
 			case OPT_REPAIR: add_repair(&spec, optarg); break;
 			case OPT_PHASE: phase = optarg; break;
 			case OPT_EXPECTED: spec.expected = cli_int("--expected", optarg); break;
+			case OPT_CHECK_SESSION: check_session = true; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -255,6 +260,8 @@ main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		die(FERRY_EXIT_USAGE, "too many arguments (one input file at most)");
+	if (check_session)
+		exit(check_session_only(target));
 	if (mode)
 	{
 		if (strcmp(mode, "insert") == 0) spec.mode = LOAD_INSERT;
@@ -279,14 +286,14 @@ main(int argc, char **argv)
 	event_set_context(common.run, entity_name);
 
 	plan *p = NULL;
+	plan_entity *e = NULL;
 
 	if (plan_file)
 	{
 		p = plan_load(plan_file);
 		if (p == NULL)
 			exit(FERRY_EXIT_USAGE);
-		plan_entity *e = plan_find(p, entity_name);
-
+		e = plan_find(p, entity_name);
 		if (e == NULL)
 			die(FERRY_EXIT_USAGE, "%s: no entity \"%s\"", plan_file, entity_name);
 		if (e->target == NULL)
@@ -303,7 +310,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (conflict)
-		spec.conflict = split_commas(conflict, &spec.nconflict);
+		spec.conflict = cli_split_commas(conflict, &spec.nconflict);
 
 	ferry_input *in = in_open(optind < argc ? argv[optind] : NULL);
 
@@ -330,15 +337,20 @@ main(int argc, char **argv)
 
 	if (conn == NULL)
 		exit(FERRY_EXIT_TARGET);
-	if (!refuse_pooler(conn))
-		exit(FERRY_EXIT_TARGET);
+	int pooled = refuse_pooler(conn, target);
+
+	if (pooled != FERRY_EXIT_OK)
+		exit(pooled);
 	if (!sync_commit && !pg_exec(conn, "SET synchronous_commit = off"))
 		exit(FERRY_EXIT_TARGET);
+	bool fk_checks_on = true;
+
 	if (strcmp(triggers, "on") != 0)
 	{
 		PGresult *res = PQexec(conn, "SET session_replication_role = replica");
 		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
+		fk_checks_on = !ok;
 		if (!ok && strcmp(triggers, "replica") == 0)
 			die(FERRY_EXIT_TARGET, "target: cannot set session_replication_role = replica: %s",
 				pg_errmsg(conn, res));
@@ -350,6 +362,9 @@ main(int argc, char **argv)
 					 "checks are off for this load; ferry checks references itself");
 		PQclear(res);
 	}
+	/* forward references need the foreign keys they would trip off (the fix-up has none) */
+	if (e && strcmp(spec.phase, "fixup") != 0 && !forward_loadable(conn, e, fk_checks_on))
+		exit(strcmp(triggers, "on") == 0 ? FERRY_EXIT_USAGE : FERRY_EXIT_TARGET);
 	/* the ferry schema's tables are keyed by run and entity: without both, keep no books */
 	spec.bookkeeping = spec.run && spec.entity && ferry_schema_present(conn);
 	if (!spec.bookkeeping && spec.run && spec.entity)

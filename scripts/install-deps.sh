@@ -6,7 +6,7 @@ set -eu
 
 packages="gcc make pkg-config libc6-dev libpq-dev libmsgpack-dev libzstd-dev
 libxxhash-dev libssl-dev postgresql-15 postgresql-client-15 bats jq zstd time procps
-bsdextrautils clang libclang-rt-14-dev"
+bsdextrautils clang libclang-rt-14-dev pgbouncer"
 
 missing=
 for p in $packages; do

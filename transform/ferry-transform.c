@@ -3,7 +3,8 @@
  * rejects, order trees.  Reads a ferry stream (stdin or FILE, plain or
  * spool), writes one (stdout or -o FILE).
  *
- *   ferry-transform --plan FILE --entity NAME [--target CONNINFO] [FILE]
+ *   ferry-transform --plan FILE --entity NAME [--target CONNINFO]
+ *                   [--source CONNINFO [--snapshot ID]] [FILE]
  *   ferry-transform --key COLS --keyspace KS --uuid COL [--ref COL=KS]... [FILE]
  */
 #include <stdio.h>
@@ -13,8 +14,10 @@
 #include "buf.h"
 #include "cli.h"
 #include "exitcode.h"
+#include "legacykey.h"
 #include "log.h"
 #include "pgconn.h"
+#include "sourcekeys.h"
 #include "transform.h"
 #include "tree.h"
 #include "uuid.h"
@@ -24,6 +27,8 @@ enum
 	OPT_PLAN = 1000,
 	OPT_ENTITY,
 	OPT_TARGET,
+	OPT_SOURCE,
+	OPT_SNAPSHOT,
 	OPT_NO_CHECK,
 	OPT_FIXUP,
 	OPT_RENAME,
@@ -57,6 +62,10 @@ usage(int code)
 			"      --entity NAME      the plan entity\n"
 			"      --target CONNINFO  destination database, to check references against the keys\n"
 			"                         it holds (default $FERRY_TARGET; without one, no check)\n"
+			"      --source CONNINFO  source database, to check forward references against the\n"
+			"                         keys of their entity's extract query (default $FERRY_SOURCE;\n"
+			"                         without one, forward references are not checked)\n"
+			"      --snapshot ID      read those keys in this exported snapshot (the run's)\n"
 			"      --no-check         do not check references\n"
 			"      --fixup            the fix-up step: emit the uuid and the deferred columns only\n"
 			"      --rename OLD=NEW   rename a column\n"
@@ -81,13 +90,18 @@ usage(int code)
 	exit(code);
 }
 
-/* state for loading key sets of plan entities from the target */
+/* state for loading key sets of plan entities from the target (and the source) */
 typedef struct keys_ctx
 {
 	PGconn *conn;
 	const plan *p;
 	const char **names;      /* poly: entity names by index */
 	keyset **cache;          /* per plan entity */
+	/* forward references: keys of the source, connected to when first needed */
+	const char *source;      /* conninfo ("": the PG* environment) */
+	const char *snapshot;    /* NULL: a snapshot of our own */
+	PGconn *src;
+	keyset **src_cache;      /* per plan entity */
 } keys_ctx;
 
 /* SQL returning the legacy keys an entity has in the destination, as text */
@@ -125,18 +139,13 @@ keys_sql(PGconn *conn, const plan_entity *e)
 		buf_puts(&b, "SELECT ");
 		for (int k = 0; k < e->nkey; k++)
 		{
-			if (k)
-				buf_puts(&b, " || ',' || ");
-			if (e->nkey == 1)
-			{
-				pg_append_ident(&b, e->key[k]);
-				buf_puts(&b, "::text");
-				continue;
-			}
-			/* composite keys as ferry spells them: "," and "\" escaped with "\" */
-			buf_puts(&b, "replace(replace(");
-			pg_append_ident(&b, e->key[k]);
-			buf_puts(&b, "::text, '\\', '\\\\'), ',', '\\,')");
+			/* the legacy key as ferry spells it (lib/legacykey.h) */
+			buf col;
+			buf_init(&col, 64);
+			pg_append_ident(&col, e->key[k]);
+			buf_puts(&col, "::text");
+			legacy_key_append_sql(&b, k, e->nkey, buf_cstr(&col));
+			buf_free(&col);
 		}
 		buf_puts(&b, " FROM ");
 		pg_append_qualified(&b, e->target);
@@ -161,7 +170,7 @@ entity_keys(keys_ctx *kc, const plan_entity *e)
 		char *sql = keys_sql(kc->conn, e);
 		keyset *ks = keyset_new();
 
-		if (!keyset_load(ks, kc->conn, sql))
+		if (!keyset_load(ks, kc->conn, "target", sql))
 			die(FERRY_EXIT_TARGET, "cannot read the keys of \"%s\" from the target", e->name);
 		log_info("%s: %zu keys in the destination (%zu kB)", e->name, keyset_count(ks),
 				 keyset_bytes(ks) / 1024);
@@ -178,6 +187,31 @@ ref_keys(void *ctx, const char *entity)
 	keys_ctx *kc = ctx;
 
 	return entity_keys(kc, plan_find(kc->p, entity));
+}
+
+/* a forward ref's keys: the keys of its entity's extract query, in the source */
+static keyset *
+forward_keys(void *ctx, const char *entity)
+{
+	keys_ctx *kc = ctx;
+	const plan_entity *e = plan_find(kc->p, entity);
+	int i = (int) (e - kc->p->entities);
+
+	if (kc->src_cache[i] == NULL)
+	{
+		char *sql;
+		keyset *ks = keyset_new();
+
+		if (kc->src == NULL && (kc->src = source_open(kc->source, kc->snapshot)) == NULL)
+			exit(FERRY_EXIT_SOURCE);
+		if ((sql = source_keys_sql(kc->src, e)) == NULL || !keyset_load(ks, kc->src, "source", sql))
+			die(FERRY_EXIT_SOURCE, "cannot read the keys of \"%s\" from the source", e->name);
+		log_info("%s: %zu keys in the source, for forward references (%zu kB)", e->name,
+				 keyset_count(ks), keyset_bytes(ks) / 1024);
+		kc->src_cache[i] = ks;
+		free(sql);
+	}
+	return kc->src_cache[i];
 }
 
 static keyset *
@@ -212,22 +246,14 @@ add_pair(const char *arg, const char *opt, char ***from, char ***to, int *n)
 	(*n)++;
 }
 
-static char **
-split_commas(const char *s, int *n)
+
+static bool
+has_forward(const plan_entity *e)
 {
-	char **out = NULL;
-
-	*n = 0;
-	while (*s)
-	{
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t) (comma - s) : strlen(s);
-
-		out = xrealloc(out, (size_t) (*n + 1) * sizeof *out);
-		out[(*n)++] = xstrndup(s, len);
-		s += len + (comma ? 1 : 0);
-	}
-	return out;
+	for (int i = 0; i < e->nrefs; i++)
+		if (e->refs[i].kind == REF_FORWARD)
+			return true;
+	return false;
 }
 
 /* fill the spec from a plan entity */
@@ -259,8 +285,14 @@ spec_from_plan(transform_spec *s, const plan *p, const plan_entity *e, keys_ctx 
 		r->keyspace = t->keyspace;
 		r->kind = pr->kind;
 		r->on_missing = pr->on_missing;
+		/* a forward column is checked against the source: its target loads later */
+		if (pr->kind == REF_FORWARD && kc->source)
+		{
+			r->load_keys = forward_keys;
+			r->load_ctx = kc;
+		}
 		/* a deferred column is checked in the fix-up step, when its target is loaded */
-		if ((pr->kind != REF_DEFER || s->fixup) && kc->conn)
+		else if (pr->kind != REF_FORWARD && (pr->kind != REF_DEFER || s->fixup) && kc->conn)
 		{
 			r->load_keys = ref_keys;
 			r->load_ctx = kc;
@@ -304,6 +336,8 @@ main(int argc, char **argv)
 		{"plan", required_argument, NULL, OPT_PLAN},
 		{"entity", required_argument, NULL, OPT_ENTITY},
 		{"target", required_argument, NULL, OPT_TARGET},
+		{"source", required_argument, NULL, OPT_SOURCE},
+		{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
 		{"no-check", no_argument, NULL, OPT_NO_CHECK},
 		{"fixup", no_argument, NULL, OPT_FIXUP},
 		{"rename", required_argument, NULL, OPT_RENAME},
@@ -324,6 +358,7 @@ main(int argc, char **argv)
 	cli_common common = {0};
 	transform_spec spec;
 	const char *plan_file = NULL, *entity_name = NULL, *target = getenv("FERRY_TARGET");
+	const char *source = getenv("FERRY_SOURCE"), *snapshot = NULL;
 	const char *key_list = NULL, *ns = NULL;
 	bool no_check = false;
 	char **ref_cols = NULL, **ref_ks = NULL;
@@ -344,6 +379,8 @@ main(int argc, char **argv)
 			case OPT_PLAN: plan_file = optarg; break;
 			case OPT_ENTITY: entity_name = optarg; break;
 			case OPT_TARGET: target = optarg; break;
+			case OPT_SOURCE: source = optarg; break;
+			case OPT_SNAPSHOT: snapshot = optarg; break;
 			case OPT_NO_CHECK: no_check = true; break;
 			case OPT_FIXUP: spec.fixup = true; break;
 			case OPT_RENAME:
@@ -424,8 +461,13 @@ main(int argc, char **argv)
 		}
 		else if (!no_check)
 			log_warn("no --target: references are mapped but not checked");
+		if (!no_check && source == NULL && has_forward(e))
+			log_warn("no --source: forward references are mapped but not checked");
 		kc.p = p;
 		kc.cache = xcalloc((size_t) p->nentities + 1, sizeof *kc.cache);
+		kc.src_cache = xcalloc((size_t) p->nentities + 1, sizeof *kc.src_cache);
+		kc.source = no_check ? NULL : source;
+		kc.snapshot = snapshot;
 		spec_from_plan(&spec, p, e, &kc);
 		if (ns && !uuid_parse(ns, spec.ns))
 			exit(FERRY_EXIT_USAGE);
@@ -449,7 +491,7 @@ main(int argc, char **argv)
 	else
 	{
 		if (key_list)
-			spec.key = split_commas(key_list, &spec.nkey);
+			spec.key = cli_split_commas(key_list, &spec.nkey);
 		else
 		{
 			/* the header's key columns, under their new names */
@@ -503,11 +545,17 @@ main(int argc, char **argv)
 		tree_options_free(&topts);
 	if (kc.conn)
 		PQfinish(kc.conn);
+	if (kc.src)
+		PQfinish(kc.src);
 	if (p)
 	{
 		for (int i = 0; i < p->nentities; i++)
+		{
 			keyset_free(kc.cache[i]);
+			keyset_free(kc.src_cache[i]);
+		}
 		free(kc.cache);
+		free(kc.src_cache);
 		if (spec.poly)
 		{
 			free(spec.poly->entities);

@@ -254,7 +254,7 @@ keyset_bytes(const keyset *ks)
 }
 
 bool
-keyset_load(keyset *ks, PGconn *conn, const char *sql)
+keyset_load(keyset *ks, PGconn *conn, const char *role, const char *sql)
 {
 	buf copy;
 	PGresult *res;
@@ -268,7 +268,7 @@ keyset_load(keyset *ks, PGconn *conn, const char *sql)
 	buf_free(&copy);
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
 	{
-		log_error("target: %s", pg_errmsg(conn, res));
+		log_error("%s: %s", role, pg_errmsg(conn, res));
 		PQclear(res);
 		return false;
 	}
@@ -309,14 +309,14 @@ keyset_load(keyset *ks, PGconn *conn, const char *sql)
 	}
 	if (len == -2)
 	{
-		log_error("target: %s", pg_errmsg(conn, NULL));
+		log_error("%s: %s", role, pg_errmsg(conn, NULL));
 		ok = false;
 	}
 	while ((res = PQgetResult(conn)) != NULL)
 	{
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
-			log_error("target: %s", pg_errmsg(conn, res));
+			log_error("%s: %s", role, pg_errmsg(conn, res));
 			ok = false;
 		}
 		PQclear(res);

@@ -1,5 +1,6 @@
 /*
- * keyset.h: the set of legacy keys an entity has in the destination.
+ * keyset.h: the set of legacy keys an entity has in the destination (or,
+ * for a forward reference, in the source: sourcekeys.h).
  *
  * The transform checks every reference against it before mapping it to a
  * UUID, so that a row pointing at a row that is not there is rejected (or
@@ -18,8 +19,11 @@
 typedef struct keyset keyset;
 
 keyset *keyset_new(void);
-/* add every value of the single text column the query returns; false on error (logged) */
-bool keyset_load(keyset *ks, PGconn *conn, const char *sql);
+/*
+ * add every value of the single text column the query returns; false on
+ * error (logged, with role: "source" or "target")
+ */
+bool keyset_load(keyset *ks, PGconn *conn, const char *role, const char *sql);
 void keyset_add(keyset *ks, const char *key, size_t len);
 bool keyset_has(const keyset *ks, const char *key, size_t len);
 size_t keyset_count(const keyset *ks);

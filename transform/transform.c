@@ -10,6 +10,7 @@
 
 #include "exitcode.h"
 #include "io.h"
+#include "legacykey.h"
 #include "links.h"
 #include "log.h"
 #include "transform.h"
@@ -113,21 +114,9 @@ row_key(tf_ctx *c, const ferry_value *in)
 	{
 		const ferry_value *v = &in[c->key_in[k]];
 
-		if (k)
-			buf_putc(&c->key, ',');
-		if (c->spec->nkey == 1)
-		{
-			key_text(v, &c->key);
-			continue;
-		}
 		buf_reset(&c->refkey);
 		key_text(v, &c->refkey);
-		for (size_t i = 0; i < c->refkey.len; i++)
-		{
-			if (c->refkey.data[i] == ',' || c->refkey.data[i] == '\\')
-				buf_putc(&c->key, '\\');
-			buf_putc(&c->key, c->refkey.data[i]);
-		}
+		legacy_key_append(&c->key, k, c->spec->nkey, c->refkey.data, c->refkey.len);
 	}
 	buf_cstr(&c->key);
 }
@@ -361,8 +350,9 @@ map_ref(tf_ctx *c, const char *column, const char *entity, const char *keyspace,
 	if (keys && !keyset_has(keys, c->refkey.data, c->refkey.len))
 	{
 		buf_reset(&c->detail);
-		buf_printf(&c->detail, "%s = %.*s: %s has no row with that key", column,
-				   (int) (c->refkey.len > 200 ? 200 : c->refkey.len), c->refkey.data, entity);
+		buf_printf(&c->detail, "%s = %.*s: %s has no row with that key%s", column,
+				   (int) (c->refkey.len > 200 ? 200 : c->refkey.len), c->refkey.data, entity,
+				   kind == REF_FORWARD ? " in the source" : "");
 		if (policy == MISSING_REJECT)
 		{
 			buf_reset(&c->reason);

@@ -33,9 +33,10 @@ typedef struct tf_ref
 	char *column;            /* column holding a legacy key (after renames) */
 	char *entity;            /* the entity it points to (messages) */
 	char *keyspace;          /* that entity's UUID key space */
-	ref_kind kind;           /* REF_UUID, REF_CHECK or REF_DEFER */
+	ref_kind kind;           /* REF_UUID, REF_CHECK, REF_DEFER or REF_FORWARD */
 	missing_policy on_missing;
-	keyset *keys;            /* that entity's keys in the destination; NULL: unchecked */
+	keyset *keys;            /* that entity's keys in the destination (forward: in the
+	                          * source); NULL: unchecked */
 	/*
 	 * Loads keys when the first value needs them (then keys is set): a
 	 * stream with no row, as an incremental run often has, reads no key

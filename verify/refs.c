@@ -6,7 +6,7 @@
  * reference to nothing is possible in principle.  Every foreign key
  * constraint of the table is checked here, row by row in SQL (MATCH
  * SIMPLE: a row with a NULL in the key does not reference anything), and
- * so is every reference the plan maps (ref, defer) that no constraint
+ * so is every reference the plan maps (ref, defer, forward) that no constraint
  * covers, against the uuid column of the referenced entity's table.  Each
  * orphan is listed with its legacy key, column and value.
  */

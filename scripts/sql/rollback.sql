@@ -22,6 +22,11 @@
 set client_min_messages = notice;
 
 begin;
+-- a foreign key cycle loaded with forward references (both columns NOT
+-- NULL): the rows of the later entity are deleted first while the earlier
+-- ones still point at them; a DEFERRABLE key waits for the commit, when
+-- both are gone (a key that is not deferrable refuses the rollback)
+set constraints all deferred;
 \o /dev/null
 select set_config('ferry.rollback_run', :'run', true), set_config('ferry.rollback_dry', :'dry', true);
 \o
@@ -46,7 +51,10 @@ begin
     select string_agg(run_id, ', ' order by started_at) into later
     from ferry.runs
     where started_at > (select started_at from ferry.runs where run_id = run)
-      and status <> 'rolled_back';
+      and status <> 'rolled_back'
+      -- a run that failed at its start (no step begun) changed nothing
+      and exists (select 1 from ferry.entity_runs e
+                  where e.run_id = ferry.runs.run_id and e.status <> 'pending');
     if later is not null then
         raise exception 'cannot roll back run %: later runs still stand (%); roll them back first', run, later;
     end if;

@@ -25,19 +25,39 @@ setup_file() {
 	cp "$hba" "$BATS_FILE_TMPDIR/hba.orig"
 	{ echo "local all $ROLE scram-sha-256"; cat "$BATS_FILE_TMPDIR/hba.orig"; } >"$hba"
 	q1 -d postgres -c "SELECT pg_reload_conf()" >/dev/null
-	# the shims: every program the driver runs records its argv and environment
-	# (but ferry-conninfo's: it is the one that reads the passwords from it)
-	mkdir -p "$BATS_FILE_TMPDIR/shim"
-	local p real
-	for p in psql ferry-extract ferry-transform ferry-load ferry-verify ferry-plan ferry-cat ferry-conninfo; do
-		real=$(command -v "$p")
-		cat >"$BATS_FILE_TMPDIR/shim/$p" <<EOF
-#!/bin/bash
-{ printf 'ARGV %s' "\$0"; printf ' %q' "\$@"; echo; [ $p = ferry-conninfo ] || env | sed 's/^/ENV /'; } >>"$BATS_FILE_TMPDIR/seen"
-exec "$real" "\$@"
+	# the shims: every program found in PATH (ferry's own, psql, mktemp, jq,
+	# sed, date ...: whatever the driver may start) records its command line
+	# and its environment (as the kernel handed it over) before it runs, so
+	# that none is missed, whether the driver names it today or not.  Not
+	# ferry and ferry-cleanup: the driver itself, which `ferry cleanup`
+	# becomes by exec; their command line and environment are the caller's.
+	local shim=$BATS_FILE_TMPDIR/shim body dir f name q_real dirs
+	mkdir -p "$shim"
+	# each shim: real=PATH, then this: append the command line and the
+	# environment to seen, then become the real program
+	body=$(cat <<EOF
+# an interpreter started on the driver itself (its #! line): the caller's
+case \${1:-} in */scripts/ferry|*/scripts/ferry-cleanup) exec "\$real" "\$@" ;; esac
+printf -v args ' %q' "\$@"
+rec="ARGV \$real\$args"\$'\\n'
+while IFS= read -r -d '' v; do rec+="ENV \$v"\$'\\n'; done </proc/\$\$/environ
+printf '%s' "\$rec" >>"$BATS_FILE_TMPDIR/seen"
+exec "\$real" "\$@"
 EOF
-		chmod +x "$BATS_FILE_TMPDIR/shim/$p"
+)
+	IFS=: read -ra dirs <<<"$PATH"
+	for dir in "${dirs[@]}"; do
+		for f in "$dir"/*; do
+			name=${f##*/}
+			case $name in ferry|ferry-cleanup|*[!A-Za-z0-9._+-]*) continue ;; esac
+			if [ -f "$f" ] && [ -x "$f" ] && [ ! -e "$shim/$name" ]; then
+				printf -v q_real %q "$f"
+				printf '#!/bin/bash\nreal=%s\n%s\n' "$q_real" "$body" >"$shim/$name"
+			fi
+		done
 	done
+	chmod +x "$shim"/*
+	ls "$shim" | wc -l >"$BATS_FILE_TMPDIR/shims"
 }
 
 teardown_file() {
@@ -51,8 +71,7 @@ teardown_file() {
 
 setup() {
 	unset FERRY_SOURCE FERRY_TARGET PGPASSWORD PGPASSFILE
-	ORIG_PATH=$PATH
-	export PATH="$BATS_FILE_TMPDIR/shim:$PATH"
+	SHIM=$BATS_FILE_TMPDIR/shim
 	export HOME=$BATS_TEST_TMPDIR
 	export TMPDIR=$BATS_TEST_TMPDIR/tmp
 	mkdir -p "$TMPDIR"
@@ -62,8 +81,11 @@ setup() {
 	SECRET_J=${SECRET//\\/\\\\}
 }
 
-# the test's own queries, past the shims (they hold what the test gave)
-qr() { PATH=$ORIG_PATH q1 "$@"; }
+# the test's own commands run past the shims (their environment is the
+# test's, which holds the password); ferry runs with the shims first in
+# its PATH, so that every program it starts goes through one
+qr() { q1 "$@"; }
+ferry() { (PATH=$SHIM:$PATH && exec ferry "$@"); }
 
 # uri_escape S: S percent-encoded for a URI's userinfo
 uri_escape() {
@@ -97,12 +119,17 @@ no_secret_in_db() {
 	[ -s "$BATS_TEST_TMPDIR/books.sql" ]
 }
 
-# every command line and environment a shim saw, and how many
+# seen_ok N [PROGRAM...]: at least N programs were started, these among
+# them, and no command line or environment any of them got holds the password
 seen_ok() {
-	local n
+	local n p
 	n=$(grep -c '^ARGV ' "$BATS_FILE_TMPDIR/seen")
 	echo "programs started: $n" >&2
 	[ "$n" -ge "$1" ]
+	shift
+	for p in "$@"; do
+		grep -q "^ARGV [^ ]*/$p\( \|\$\)" "$BATS_FILE_TMPDIR/seen" || { echo "$p was not started" >&2; return 1; }
+	done
 	no_secret_in "$BATS_FILE_TMPDIR/seen"
 }
 
@@ -142,7 +169,9 @@ seen_ok() {
 	[ -s "$w/rejects.jsonl" ]
 	no_secret_in "$w" "$BATS_TEST_TMPDIR/generated.plan" "$out".*
 	no_secret_in_db sc_a
-	seen_ok 20
+	# mktemp makes the private directory while the passwords are moved there
+	seen_ok 20 mktemp ferry-conninfo psql jq sed date ferry-extract ferry-transform ferry-load \
+		ferry-plan ferry-verify
 	# the password file ferry made for the run is gone with it
 	! ls "$TMPDIR"/ferry-secret.* 2>/dev/null | grep -q .
 }
@@ -158,7 +187,7 @@ seen_ok() {
 	seen_ok 5
 }
 
-@test "PGPASSWORD: used, and never copied to a command line, a log or the books" {
+@test "PGPASSWORD: used, and in no program's command line or environment, no log, not in the books" {
 	clone_db sc_tmpl sc_c
 	export PGPASSWORD=$SECRET FERRY_SOURCE="dbname=sc_src user=$ROLE" FERRY_TARGET="dbname=sc_c user=$ROLE"
 	run ferry run --plan "$DEMO_PLAN" --only offices,profiles --min-success 0 --run-id sc --workdir "$BATS_TEST_TMPDIR/w"
@@ -166,8 +195,8 @@ seen_ok() {
 	[ "$(qr -d sc_c -c "SELECT count(*) FROM public.offices")" -gt 0 ]
 	no_secret_in <(echo "$output") "$BATS_TEST_TMPDIR/w"
 	no_secret_in_db sc_c
-	# the user's PGPASSWORD is in the stages' environment (their choice), never on argv
-	! grep '^ARGV ' "$BATS_FILE_TMPDIR/seen" | grep -qF 'Pw-7f3e'
+	# moved to the private password file too: in no program's environment
+	seen_ok 5 mktemp ferry-conninfo psql ferry-extract ferry-load
 }
 
 @test "a password file (PGPASSFILE): used, and the run's outputs never hold it" {
@@ -194,7 +223,7 @@ seen_ok() {
 	seen_ok 3
 }
 
-@test "ferry cleanup with a password in --target: psql never gets it on its command line" {
+@test "ferry cleanup with a password in --target: no program it starts gets it, on its command line or in its environment" {
 	clone_db sc_tmpl sc_f
 	printf 'public.offices.no_such_column\n' >"$BATS_TEST_TMPDIR/cols.txt"
 	run ferry cleanup analyse --columns "$BATS_TEST_TMPDIR/cols.txt" \
@@ -215,6 +244,25 @@ seen_ok() {
 	[ "$(stat -c %a "$BATS_TEST_TMPDIR/pf")" = 600 ]
 	[ "$(sed -n 1p "$BATS_TEST_TMPDIR/pf")" = 'h1:5433:d1:u1:p\:w' ]
 	[ "$(sed -n 2p "$BATS_TEST_TMPDIR/pf")" = '*:*:d2:u2:a b\\c' ]
+	# --stdin: NAME=VALUE lines instead of the environment, PGPASSWORD among them
+	run ferry-conninfo --passfile "$BATS_TEST_TMPDIR/pf4" --stdin A <<<"A=dbname=d4 user=u4 password=s4
+PGPASSWORD=p4"
+	assert_exit 0
+	[ "$output" = "user='u4' dbname='d4' passfile='$BATS_TEST_TMPDIR/pf4'" ]
+	[ "$(sed -n 1p "$BATS_TEST_TMPDIR/pf4")" = '*:*:d4:u4:s4' ]
+	[ "$(sed -n 2p "$BATS_TEST_TMPDIR/pf4")" = '*:*:*:*:p4' ]
+	# PGPASSWORD alone is moved too
+	run ferry-conninfo --passfile "$BATS_TEST_TMPDIR/pf5" --stdin A <<<"A=dbname=d5
+PGPASSWORD=p5"
+	assert_exit 0
+	[ "$output" = "dbname='d5' passfile='$BATS_TEST_TMPDIR/pf5'" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/pf5")" = '*:*:*:*:p5' ]
+	# a line that is not NAME=VALUE: exit 2, the line not repeated
+	run ferry-conninfo --passfile "$BATS_TEST_TMPDIR/pf6" --stdin A <<<"password hush"
+	assert_exit 2
+	assert_contains "line 1 of standard input is not NAME=VALUE"
+	[[ $output != *hush* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/pf6" ]
 	# no password: strings unchanged, no file
 	export C="dbname=x user=y"
 	run ferry-conninfo --passfile "$BATS_TEST_TMPDIR/pf2" C
