@@ -219,7 +219,7 @@ SQL
 at_start() {
 	local db=$1
 	shift
-	if ! wait_until 300 held "$db" ferry-books; then
+	if ! wait_until 120 held "$db" ferry-books; then
 		[ -z "${RUN_OUT:-}" ] || cat "$RUN_OUT" >&2
 		return 1
 	fi

@@ -104,9 +104,9 @@ attempt() {
 	fi
 }
 
-# poll COMMAND: every 20 ms until it succeeds, 300 s at most, while the run goes on
+# poll COMMAND: every 20 ms until it succeeds, 120 s at most, while the run goes on
 poll() {
-	local end=$((SECONDS + 300))
+	local end=$((SECONDS + 120))
 	while [ "$SECONDS" -lt "$end" ]; do
 		"$@" && return 0
 		if ! kill -0 "$RUN_PID" 2>/dev/null; then

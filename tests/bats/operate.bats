@@ -155,7 +155,7 @@ check_exposition() {
 		done
 	) &
 	local reader=$!
-	wait_until 300 waiting_for_lock op_src ferry-extract
+	wait_until 120 waiting_for_lock op_src ferry-extract
 	run ferry status --target dbname=op_live
 	assert_exit 0
 	assert_contains "run live (full): running, ferry pid $RUN_PID on "
@@ -164,7 +164,7 @@ check_exposition() {
 	[[ "$(status_line comments)" =~ ^comments\ +pending\ +0\ +~1197\ +0\  ]]
 	# let it read; the load stops in its second batch: its rows done stay put
 	release_lock op_src
-	wait_until 300 held op_live ferry-load
+	wait_until 120 held op_live ferry-load
 	local done_rows
 	done_rows=$(q1 -d op_live -c "SELECT sum(rows_loaded + rows_rejected) FROM ferry.checkpoints
 		WHERE run_id = 'live' AND entity = 'orderitems'")
@@ -228,7 +228,7 @@ check_exposition() {
 	local w=$BATS_TEST_TMPDIR/w
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_kill --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id killed --workdir "$w"
-	wait_until 300 held op_kill ferry-load
+	wait_until 120 held op_kill ferry-load
 	kill_run
 	release_lock op_kill
 	wait_idle op_kill
@@ -418,7 +418,7 @@ SQL
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_term --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id term1 --workdir "$w" --metrics "$BATS_TEST_TMPDIR/t.prom" \
 		--notify "cat >'$BATS_TEST_TMPDIR/t.json'"
-	wait_until 300 held op_term ferry-load
+	wait_until 120 held op_term ferry-load
 	kill -TERM -- "-$RUN_PID"
 	release_lock op_term
 	local rc=0
