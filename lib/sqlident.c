@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "sqlident.h"
@@ -70,6 +71,131 @@ dollar_tag(const char *s)
 	return s[n] == '$' ? n + 1 : 0;
 }
 
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* N hex digits at s as a number, -1 if they are not */
+static long
+hexn(const char *s, int n)
+{
+	long v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		int d = hexval(s[i]);
+
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+static void
+put_utf8(buf *b, unsigned long cp)
+{
+	if (cp < 0x80)
+		buf_putc(b, (char) cp);
+	else if (cp < 0x800)
+	{
+		buf_putc(b, (char) (0xC0 | (cp >> 6)));
+		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
+	}
+	else if (cp < 0x10000)
+	{
+		buf_putc(b, (char) (0xE0 | (cp >> 12)));
+		buf_putc(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
+		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
+	}
+	else
+	{
+		buf_putc(b, (char) (0xF0 | (cp >> 18)));
+		buf_putc(b, (char) (0x80 | ((cp >> 12) & 0x3F)));
+		buf_putc(b, (char) (0x80 | ((cp >> 6) & 0x3F)));
+		buf_putc(b, (char) (0x80 | (cp & 0x3F)));
+	}
+}
+
+/*
+ * the UESCAPE 'c' clause after a U&"..." identifier at s: its escape
+ * character (the default backslash without one); *end after the clause
+ */
+static char
+uescape(const char *s, const char **end)
+{
+	const char *t = s;
+
+	*end = s;
+	while (isspace((unsigned char) *t))
+		t++;
+	if (strncasecmp(t, "uescape", 7) != 0 || ident_cont((unsigned char) t[7]))
+		return '\\';
+	t += 7;
+	while (isspace((unsigned char) *t))
+		t++;
+	if (t[0] != '\'' || t[1] == '\0' || t[2] != '\'')
+		return '\\';
+	*end = t + 3;
+	return t[1];
+}
+
+/*
+ * the name of a U&"..." identifier whose body (quotes undoubled) is RAW:
+ * ESC ESC is ESC, ESC XXXX and ESC +XXXXXX code points (a surrogate pair
+ * joined), as PostgreSQL reads it; an escape it would refuse is kept as written
+ */
+static char *
+unicode_ident(const char *raw, char esc)
+{
+	buf b;
+
+	buf_init(&b, strlen(raw) + 1);
+	for (const char *r = raw; *r;)
+	{
+		long cp = -1;
+		int len = 0;
+
+		if (*r != esc)
+		{
+			buf_putc(&b, *r++);
+			continue;
+		}
+		if (r[1] == esc)
+		{
+			buf_putc(&b, esc);
+			r += 2;
+			continue;
+		}
+		if (r[1] == '+' && (cp = hexn(r + 2, 6)) >= 0)
+			len = 8;
+		else if ((cp = hexn(r + 1, 4)) >= 0)
+			len = 5;
+		if (cp >= 0xD800 && cp < 0xDC00 && r[len] == esc)
+		{
+			long lo = hexn(r + len + 1, 4);
+
+			if (lo >= 0xDC00 && lo < 0xE000)
+			{
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				len += 5;
+			}
+		}
+		if (cp <= 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
+		{
+			buf_putc(&b, *r++);
+			continue;
+		}
+		put_utf8(&b, (unsigned long) cp);
+		r += len;
+	}
+	buf_cstr(&b);
+	return b.data;
+}
+
 void
 sql_idents_scan(const char *sql, sql_idents *out)
 {
@@ -130,11 +256,12 @@ sql_idents_scan(const char *sql, sql_idents *out)
 		}
 		else if (c == '"' || ((c == 'U' || c == 'u') && s[1] == '&' && s[2] == '"'))
 		{
-			/* "quoted": as written, "" is one quote (U&"..." escapes are left as they are) */
+			/* "quoted": as written, "" is one quote; U&"..." with its escapes decoded */
 			size_t at = (size_t) (s - sql);
+			bool unicode = c != '"';
 			buf b;
 
-			s += c == '"' ? 1 : 3;
+			s += unicode ? 3 : 1;
 			buf_init(&b, 32);
 			while (*s)
 			{
@@ -152,7 +279,16 @@ sql_idents_scan(const char *sql, sql_idents *out)
 					buf_putc(&b, *s++);
 			}
 			buf_cstr(&b);
-			add(out, b.data, at);
+			if (unicode)
+			{
+				char esc = uescape(s, &s);
+				char *name = unicode_ident(b.data, esc);
+
+				buf_free(&b);
+				add(out, name, at);
+			}
+			else
+				add(out, b.data, at);
 		}
 		else if (ident_start(c))
 		{

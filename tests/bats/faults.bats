@@ -287,11 +287,14 @@ two_waiting() {
 
 @test "a load that fails at once while the transform still writes: the run names ferry-load and exits 4, not the closed pipe's 8" {
 	fresh badcol pipe
-	# the destination lacks a column the stream has: ferry-load stops before it reads much,
-	# and the transform of orders (350 kB) meets the closed pipe
-	q -d "$DB" -c "ALTER TABLE public.orders DROP COLUMN metadata"
-	run ferry run "${ARGS[@]}"
-	echo "$output" | grep -v '^ \|^-\|^(' | tail -5
+	# the destination loses a column the stream has once the preflight has
+	# passed: ferry-load stops before it reads much, and the transform of
+	# orders (350 kB) meets the closed pipe
+	hold_points "$DB"
+	hold_advisory "$DB" start
+	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
+	at_start "$DB" q -d "$DB" -c "ALTER TABLE public.orders DROP COLUMN metadata"
+	finish
 	assert_exit 4
 	assert_contains 'ferry-load: error: target: table public.orders has no column "metadata" (the stream has it)'
 	assert_contains "[12/16] orders: ferry-load failed (exit 4); fix the cause, then: ferry resume $RUN"

@@ -34,6 +34,13 @@ main(void)
 	ok(names("SELECT x::date FROM t", "date"), "a keyword is an identifier too");
 	ok(names("SELECT t.prix_€ FROM t", "prix_€"), "non-ASCII letters in a bare identifier");
 	ok(names("SELECT a$b FROM t", "a$b"), "$ inside an identifier");
+	ok(names("SELECT s.U&\"Line\\000ABreak\" FROM t", "Line\nBreak"), "U&\"\": \\XXXX decoded");
+	ok(names("SELECT U&\"d\\0061t\\+000061\" FROM t", "data"), "U&\"\": \\+XXXXXX decoded");
+	ok(names("SELECT U&\"\\00E9\\\\x\" FROM t", "\xc3\xa9\\x"), "U&\"\": to UTF-8, \\\\ is one backslash");
+	ok(names("SELECT U&\"!0061b\" UESCAPE '!', c FROM t", "ab") &&
+	   names("SELECT U&\"!0061b\" UESCAPE '!', c FROM t", "c") &&
+	   !names("SELECT U&\"!0061b\" UESCAPE '!', c FROM t", "uescape"), "U&\"\" UESCAPE 'c'");
+	ok(names("SELECT U&\"\\D83D\\DE00\" FROM t", "\xf0\x9f\x98\x80"), "U&\"\": a surrogate pair joined");
 
 	/* strings, comments, numbers and parameters name nothing */
 	ok(!names("SELECT 'birth_date' FROM t", "birth_date"), "a string literal");
