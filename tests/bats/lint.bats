@@ -30,23 +30,8 @@ lint() {
 
 @test "lint-bats: a negated command or an && list before the last line of a test is reported with its line, exit 1" {
 	local f=$BATS_TEST_TMPDIR/bad.bats
-	cat >"$f" <<'EOF'
-#!/usr/bin/env bats
-
-%test "one" {
-	run true
-	! grep -q x /dev/null
-	[ 1 -eq 1 ] && [ 2 -eq 3 ]
-	[ -n "$output" ] || ! false
-	cd /tmp && ls
-	echo "the last line"
-}
-
-helper() {
-	[ "$1" = a ] && [ "$2" = b ]
-	return 0
-}
-EOF
+	# the sample in a file of its own (its lines are not this file's tests)
+	cp "$FERRY_REPO/tests/fixtures/lint/bad.bats.in" "$f"
 	lint "$f"
 	assert_exit 1
 	assert_contains "$f:5: cannot fail (a negated command (!)"
@@ -59,40 +44,8 @@ EOF
 
 @test "lint-bats: what can fail is not reported: the last line, conditions, [[ && ]], controls, quotes, here-documents" {
 	local f=$BATS_TEST_TMPDIR/good.bats
-	cat >"$f" <<'EOF'
-#!/usr/bin/env bats
-
-%test "conditions and operators" {
-	if ! grep -q x /dev/null; then
-		echo "none"
-	fi
-	while ! true && false; do :; done
-	[[ -n "$HOME" && ! -e /nonexistent ]]
-	[ ! -e /nonexistent ]
-	[ -n "$HOME" ] || false
-	[ -z "" ] && return 0
-	[ -d /tmp ] && n=1
-	run ! false
-	echo "a && b, ! c" 'd && e'
-	x=$(true && echo y)
-	q <<'SQL'
-SELECT 1 WHERE true AND NOT false;
-! this is not shell && neither is this
-SQL
-	! grep -q x /dev/null
-}
-
-%test "an && list on the last line" {
-	run true
-	[ "$status" -eq 0 ] && [ -z "$output" ]
-}
-
-continued() {
-	true &&
-		true &&
-		true
-}
-EOF
+	# the sample in a file of its own (its lines are not this file's tests)
+	cp "$FERRY_REPO/tests/fixtures/lint/good.bats.in" "$f"
 	lint "$f"
 	assert_exit 0
 	[ -z "$output" ]
