@@ -173,19 +173,20 @@ read_text(const char *path)
 bool
 books_init(const char *share_dir)
 {
-	/* as the driver looks for it: $FERRY_SHARE, installed, a source tree */
-	char exe[PATH_MAX], dirs[4][PATH_MAX + 64], path[PATH_MAX + 80];
-	int n = 0;
+	/* as the driver looks for it: --share, $FERRY_SHARE, installed, a source tree */
+	char exe[PATH_MAX];
+	const char *env = getenv("FERRY_SHARE");
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	buf dirs[4], path;
+	int n = 0;
+	bool found = false;
 
 	if (share_dir && *share_dir)
-		snprintf(dirs[n++], sizeof dirs[0], "%s", share_dir);
+		buf_init(&dirs[n], 256), buf_puts(&dirs[n++], share_dir);
 	else
 	{
-		const char *env = getenv("FERRY_SHARE");
-
 		if (env && *env)
-			snprintf(dirs[n++], sizeof dirs[0], "%s", env);
+			buf_init(&dirs[n], 256), buf_puts(&dirs[n++], env);
 		if (len > 0)
 		{
 			exe[len] = '\0';
@@ -194,23 +195,29 @@ books_init(const char *share_dir)
 			if (slash)
 				*slash = '\0';
 			/* PREFIX/bin -> PREFIX/share/ferry/sql; build/FLAVOR/bin -> scripts/sql */
-			snprintf(dirs[n++], sizeof dirs[0], "%s/../share/ferry/sql", exe);
-			snprintf(dirs[n++], sizeof dirs[0], "%s/../../../scripts/sql", exe);
+			buf_init(&dirs[n], 256), buf_printf(&dirs[n++], "%s/../share/ferry/sql", exe);
+			buf_init(&dirs[n], 256), buf_printf(&dirs[n++], "%s/../../../scripts/sql", exe);
 		}
 	}
-	for (int i = 0; i < n; i++)
+	buf_init(&path, 256);
+	for (int i = 0; i < n && !found; i++)
 	{
-		snprintf(path, sizeof path, "%s/status.sql", dirs[i]);
-		status_sql = read_text(path);
+		buf_reset(&path);
+		buf_printf(&path, "%s/status.sql", buf_cstr(&dirs[i]));
+		status_sql = read_text(path.data);
 		if (status_sql)
 		{
-			log_info("status of a run: %s", path);
-			return true;
+			log_info("status of a run: %s", path.data);
+			found = true;
 		}
 	}
-	log_error("cannot find status.sql in %s (set --share DIR or FERRY_SHARE to ferry's share/ferry/sql)",
-			  n ? dirs[0] : "the share directory");
-	return false;
+	if (!found)
+		log_error("cannot find status.sql in %s (set --share DIR or FERRY_SHARE to ferry's share/ferry/sql)",
+				  n ? buf_cstr(&dirs[0]) : "the share directory");
+	for (int i = 0; i < n; i++)
+		buf_free(&dirs[i]);
+	buf_free(&path);
+	return found;
 }
 
 bool
@@ -571,8 +578,8 @@ run_setting(const char *workdir, const char *name, bool integer, const char *def
 												 len > digits + 1));
 
 		line[len] = '\0';
-		if (ok)
-			snprintf(out, n, "%s", line);
+		if (ok && len < n)
+			memcpy(out, line, len + 1);
 	}
 	fclose(f);
 }
