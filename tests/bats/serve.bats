@@ -457,3 +457,28 @@ header() { grep -i "^$1:" "$BATS_TEST_TMPDIR/headers" | tr -d '\r'; }
 	expect 503
 	stop_serve nodb
 }
+
+@test "docs/operations.md: its Prometheus scrape configuration passes promtool check config" {
+	sed -n '/<!-- prometheus.yml: begin -->/,/<!-- prometheus.yml: end -->/p' "$FERRY_REPO/docs/operations.md" |
+		sed -e '/^<!--/d' -e '/^```/d' >"$BATS_TEST_TMPDIR/prometheus.yml"
+	grep -q 'credentials_file:' "$BATS_TEST_TMPDIR/prometheus.yml"
+	promtool check config --syntax-only "$BATS_TEST_TMPDIR/prometheus.yml"
+	# promtool can fail: a bearer token in two places
+	sed -i 's/^\(    authorization:\)$/\1\n      credentials: x/' "$BATS_TEST_TMPDIR/prometheus.yml"
+	run promtool check config --syntax-only "$BATS_TEST_TMPDIR/prometheus.yml"
+	[ "$status" -ne 0 ]
+}
+
+@test "Dockerfile: a tagged base, not root, apt lists cleaned, the build packages, make install (tests/dockerfile-lint.sh)" {
+	"$FERRY_REPO/tests/dockerfile-lint.sh" "$FERRY_REPO/Dockerfile"
+	# the lint can fail: the same file with each rule broken
+	sed -e 's/^ARG DEBIAN=.*/ARG DEBIAN=debian:latest/' -e 's/^USER ferry$/USER root/' \
+		-e '/rm -rf \/var\/lib\/apt\/lists/d' -e 's/ libmicrohttpd-dev//' \
+		"$FERRY_REPO/Dockerfile" >"$BATS_TEST_TMPDIR/Dockerfile"
+	run "$FERRY_REPO/tests/dockerfile-lint.sh" "$BATS_TEST_TMPDIR/Dockerfile" "$FERRY_REPO/scripts/install-deps.sh"
+	assert_exit 1
+	assert_contains "the tag latest"
+	assert_contains "the last stage runs as root"
+	assert_contains "leaves /var/lib/apt/lists behind"
+	assert_contains "does not install libmicrohttpd-dev"
+}
