@@ -121,9 +121,12 @@ query_failed(reply *r, PGconn *c, PGresult *res, const char *what)
 static PGconn *
 take(db_pool *p, reply *r)
 {
-	PGconn *c = pool_take(p);
+	bool busy;
+	PGconn *c = pool_take(p, &busy);
 
-	if (c == NULL)
+	if (c == NULL && busy)
+		reply_error(r, 503, "every connection to the target is busy: try again");
+	else if (c == NULL)
 		reply_error(r, 503, "the target database is unavailable");
 	return c;
 }
@@ -604,7 +607,7 @@ books_metrics(db_pool *p, reply *r)
 		{
 			/* --min-success and --max-memory of the run, kept in its workdir by the driver */
 			const Oid types[] = {OID_TEXT};
-			const char *vals[] = {json.data};
+			const char *vals[] = {buf_cstr(&json)};
 			PGresult *res = query(c, r, &broken, "metrics",
 								  "SELECT $1::jsonb->>'workdir'", 1, types, vals);
 
@@ -616,7 +619,7 @@ books_metrics(db_pool *p, reply *r)
 				run_setting(wd, "min-success", false, DEFAULT_MIN_SUCCESS, min, sizeof min);
 				run_setting(wd, "max-memory", true, DEFAULT_MEMORY_LIMIT, limit, sizeof limit);
 				PQclear(res);
-				if (!metrics_text(c, json.data, min, limit, &r->body, &res))
+				if (!metrics_text(c, buf_cstr(&json), min, limit, &r->body, &res))
 				{
 					broken = query_failed(r, c, res, "metrics");
 					PQclear(res);

@@ -427,6 +427,8 @@ send_reply(struct MHD_Connection *con, request *rq, reply *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->challenge);
 	else if (r->status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	else if (r->status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	rq->status = r->status;
 	rq->bytes = r->body.len;
 	ok = MHD_queue_response(con, (unsigned int) r->status, resp);

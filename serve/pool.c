@@ -115,11 +115,12 @@ open_conn(db_pool *p)
 }
 
 PGconn *
-pool_take(db_pool *p)
+pool_take(db_pool *p, bool *busy)
 {
 	struct timespec until;
 	int slot = -1;
 
+	*busy = false;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += POOL_WAIT_SECONDS;
 	pthread_mutex_lock(&p->lock);
@@ -137,6 +138,7 @@ pool_take(db_pool *p)
 		if (pthread_cond_timedwait(&p->freed, &p->lock, &until) == ETIMEDOUT)
 		{
 			pthread_mutex_unlock(&p->lock);
+			*busy = true;
 			log_warn("no free connection to the target within %d s (--db-connections %d)",
 					 POOL_WAIT_SECONDS, p->size);
 			return NULL;

@@ -78,9 +78,10 @@ typedef struct db_pool db_pool;
 db_pool *pool_new(const char *conninfo, int size, int statement_timeout_ms);
 /*
  * A connection of the pool, connected; NULL when none is free within a
- * few seconds or the target cannot be reached (logged, once a minute).
+ * few seconds (*busy set) or the target cannot be reached (logged, once
+ * a minute).
  */
-PGconn *pool_take(db_pool *p);
+PGconn *pool_take(db_pool *p, bool *busy);
 /* give it back; broken: the session is gone or in a bad state (closed) */
 void pool_give(db_pool *p, PGconn *conn, bool broken);
 void pool_free(db_pool *p);

@@ -438,6 +438,7 @@ header() { grep -i "^$1:" "$BATS_TEST_TMPDIR/headers" | tr -d '\r'; }
 	expect 503
 	get /healthz
 	expect 503
+	[ "$(header Retry-After)" = "Retry-After: 5" ]
 	q -d postgres -c "ALTER DATABASE sv_down ALLOW_CONNECTIONS true" >/dev/null
 	get /runs/r1 -H "Authorization: Bearer $RT"
 	expect 200
@@ -456,6 +457,26 @@ header() { grep -i "^$1:" "$BATS_TEST_TMPDIR/headers" | tr -d '\r'; }
 	get /runs -H "Authorization: Bearer $RT"
 	expect 503
 	stop_serve nodb
+}
+
+@test "every connection to the target busy: 503 after 5 s, and the waiting request answered" {
+	start_serve busy --tokens "$W/tokens" --target "dbname=sv_down user=sv_monitor" \
+		--db-connections 1 --query-timeout 60
+	URL=$SERVE_URL
+	# the one connection waits for a lock on ferry.runs
+	hold_lock sv_down ferry.runs 'ACCESS EXCLUSIVE'
+	curl -s -o "$BATS_TEST_TMPDIR/first.json" -w '%{http_code}' -H "Authorization: Bearer $RT" \
+		"$URL/runs/r1" >"$BATS_TEST_TMPDIR/first.code" &
+	local first=$!
+	wait_until 20 waiting_for_lock sv_down ferry-serve
+	get /runs -H "Authorization: Bearer $RT"
+	expect 503
+	jq -e '.error | contains("busy")' "$BATS_TEST_TMPDIR/body"
+	release_lock sv_down
+	wait "$first"
+	[ "$(cat "$BATS_TEST_TMPDIR/first.code")" = 200 ]
+	jq -e '.run == "r1"' "$BATS_TEST_TMPDIR/first.json"
+	stop_serve busy
 }
 
 @test "docs/operations.md: its Prometheus scrape configuration passes promtool check config" {
