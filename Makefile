@@ -13,9 +13,12 @@ MANDIR     ?= $(PREFIX)/share/man
 CC         ?= cc
 FLAVOR     ?= release
 PKGS       := libpq msgpack libzstd libxxhash libcrypto
+# the HTTP library: only ferry-serve links it
+SERVE_PKGS := libmicrohttpd
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(SERVE_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SERVE_LIBS := $(shell pkg-config --libs $(SERVE_PKGS) 2>/dev/null)
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 ifeq ($(FLAVOR),asan)
@@ -28,7 +31,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS
 LDLIBS     := $(PKG_LIBS) -lpthread -lm
 
 B          := build/$(FLAVOR)
-PROGRAMS   := extract transform load verify plan cat conninfo books
+PROGRAMS   := extract transform load verify plan cat conninfo books serve
 BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
@@ -56,6 +59,8 @@ objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c))
 $(B)/bin/ferry-%: $$(call objs_of,$$*) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/ferry-serve: LDLIBS += $(SERVE_LIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/lib/libferry.a
 	@mkdir -p $(@D)

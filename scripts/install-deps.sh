@@ -6,7 +6,8 @@ set -eu
 
 packages="gcc make pkg-config libc6-dev libpq-dev libmsgpack-dev libzstd-dev
 libxxhash-dev libssl-dev postgresql-15 postgresql-client-15 bats jq zstd time procps
-bsdextrautils clang libclang-rt-14-dev pgbouncer"
+bsdextrautils clang libclang-rt-14-dev pgbouncer libmicrohttpd-dev curl openssl
+prometheus"
 
 missing=
 for p in $packages; do
