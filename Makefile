@@ -2,7 +2,7 @@
 #
 #   make                 build the programs (build/release/bin)
 #   make check           install what the tests need, build with ASan+UBSan, run every test
-#   make bench [SCALE=N] benchmark against a raw COPY pipe (not part of check)
+#   make bench [SCALE=N] benchmark against a raw COPY pipe and pgcopydb (not part of check; default scale 50)
 #   make install PREFIX=/usr/local
 #   make FLAVOR=asan     sanitizer build (build/asan/bin)
 #   make fuzz [FUZZ_SECONDS=300]  run the libFuzzer targets (stream reader, plan parser)
@@ -78,7 +78,7 @@ check:
 	tests/run.sh build/asan
 
 bench:
-	scripts/install-deps.sh
+	scripts/install-deps.sh --bench
 	$(MAKE) --no-print-directory FLAVOR=release all
 	tests/bench/run.sh build/release $(SCALE)
 

@@ -17,8 +17,8 @@ trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"' EXIT INT TERM
 
 export PATH="$build/bin:$top/scripts:$PATH"
 export FERRY_REPO="$top" FERRY_BUILD="$build"
-# the shared fixtures, when this checkout sits beside them
-if [ -d "$top/../shared/fixtures/dispatch" ]; then
+# the shared fixtures: $FERRY_SHARED, or when this checkout sits beside them
+if [ -z "${FERRY_SHARED:-}" ] && [ -d "$top/../shared/fixtures/dispatch" ]; then
 	FERRY_SHARED=$(cd "$top/../shared" && pwd)
 	export FERRY_SHARED
 fi
