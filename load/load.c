@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "bulk.h"
 #include "exitcode.h"
 #include "io.h"
 #include "jsoncheck.h"
@@ -1462,6 +1463,32 @@ prepare(load_ctx *c)
 	return true;
 }
 
+/* the bulk load's start: what identifies a row stays (bulk.h) */
+static bool
+begin_bulk(load_ctx *c)
+{
+	const ferry_header *h = c->h;
+	const char **key = xcalloc((size_t) h->nkey + 1, sizeof *key);
+	int nkey = 0, dropped;
+	bool ok;
+
+	for (int k = 0; k < h->nkey; k++)
+		if (!header_is_skip(h, h->key[k]))
+			key[nkey++] = h->key[k];
+	if (nkey < h->nkey)
+		nkey = 0;              /* a key column not in the table: the uuid key stays */
+	bulk_target t = {
+		.table_sql = c->target_sql, .run = c->spec->run, .entity = c->spec->entity,
+		.uuid_column = c->uuid_idx >= 0 && !header_is_skip(h, h->cols[c->uuid_idx].name)
+			? h->cols[c->uuid_idx].name : NULL,
+		.nkey = nkey, .key = key,
+	};
+
+	ok = bulk_begin(c->conn, &t, &dropped);
+	free(key);
+	return ok;
+}
+
 static void
 cleanup(load_ctx *c)
 {
@@ -1528,6 +1555,14 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 		stats->records = skip;
 		if (skip)
 			log_info("resuming %s after %" PRIu64 " records already loaded", spec->entity, skip);
+	}
+	bool bulk = spec->bulk && spec->mode == LOAD_INSERT && spec->bookkeeping && spec->run &&
+		spec->entity;
+
+	if (bulk && !begin_bulk(&c))
+	{
+		cleanup(&c);
+		return FERRY_EXIT_TARGET;
 	}
 	event_emit("load_start", "\"skip\":%" PRIu64, skip);
 	/* progress: the rows of this attempt (loaded or set aside), committed */
@@ -1603,6 +1638,20 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 	}
 	if (code == FERRY_EXIT_TARGET && c.fatal && *c.fatal)
 		log_error("target: %s", c.fatal);
+	/*
+	 * The indexes a bulk load dropped come back at its end, whatever the
+	 * outcome while the server is there: the rows committed stand, and a
+	 * resume goes on with the indexes in place.  Interrupted, or the
+	 * connection lost: ferry.bulk_indexes keeps them for the driver's
+	 * "ferry-load --rebuild-indexes".
+	 */
+	if (bulk && !io_interrupted && PQstatus(conn) == CONNECTION_OK)
+	{
+		int rc = bulk_rebuild(conn, c.target_sql);
+
+		if (code == FERRY_EXIT_OK)
+			code = rc;
+	}
 	progress_done((int64_t) (stats->loaded + stats->rejected + stats->passed_rejects));
 	event_emit("load_end", "\"exit\":%d,\"loaded\":%" PRIu64 ",\"rejected\":%" PRIu64
 			   ",\"passed_rejects\":%" PRIu64 ",\"notes\":%" PRIu64 ",\"batches\":%" PRIu64

@@ -47,6 +47,16 @@ begin
         raise exception 'cannot roll back run %: later runs still stand (%); roll them back first', run, later;
     end if;
 
+    -- a bulk load's indexes not built again yet (a killed load): the driver
+    -- builds them first (ferry-load --rebuild-indexes); without them the
+    -- deletes below would scan whole tables, and the keys would not be checked
+    if to_regclass('ferry.bulk_indexes') is not null then
+        execute 'select string_agg(distinct target, '', '') from ferry.bulk_indexes' into later;
+        if later is not null then
+            raise exception 'cannot roll back run % yet: indexes of % dropped by a bulk load are not built again (ferry-load --rebuild-indexes)', run, later;
+        end if;
+    end if;
+
     -- rows this rollback would not delete that point at rows it would
     for s in select * from rollback_spec order by ord loop
         continue when s.target is null or s.target = '-' or s.uuid_col = '';
