@@ -112,7 +112,8 @@ has_rows(PGconn *conn, const char *table_sql)
 }
 
 static bool
-save_and_drop(PGconn *conn, const bulk_target *t, PGresult *cand, bool with_uuid, int *dropped)
+save_and_drop(PGconn *conn, const bulk_target *t, PGresult *cand, bool with_uuid, int *dropped,
+			  bool *not_owner)
 {
 	/* save every definition first (same transaction), then drop: foreign keys, key, indexes */
 	for (int r = 0; r < PQntuples(cand); r++)
@@ -138,8 +139,25 @@ save_and_drop(PGconn *conn, const bulk_target *t, PGresult *cand, bool with_uuid
 		{
 			if (strcmp(PQgetvalue(cand, r, C_PART), order[pass]) != 0 || (!with_uuid && pass < 2))
 				continue;
-			if (!pg_exec(conn, PQgetvalue(cand, r, C_DROP)))
+			PGresult *res = PQexec(conn, PQgetvalue(cand, r, C_DROP));
+
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			{
+				const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+				/* a loading role that does not own the table: an ordinary load */
+				if (state && strcmp(state, "42501") == 0)
+				{
+					log_info("bulk load of %s: not for this role (%s): an ordinary load",
+							 t->table_sql, pg_errmsg(conn, res));
+					*not_owner = true;
+				}
+				else
+					log_error("target: %s", pg_errmsg(conn, res));
+				PQclear(res);
 				return false;
+			}
+			PQclear(res);
 			log_info("bulk load of %s: %s %s dropped until the end of the load", t->table_sql,
 					 PQgetvalue(cand, r, C_KIND), PQgetvalue(cand, r, C_NAME));
 			(*dropped)++;
@@ -153,11 +171,25 @@ bulk_begin(PGconn *conn, const bulk_target *t, int *dropped)
 {
 	PGresult *cand = NULL;
 	buf sql;
-	bool ok = false, with_uuid = true;
+	bool ok = false, with_uuid = true, not_owner = false;
 	char *keys = t->nkey > 0 ? key_array(t) : NULL;
 	int rows;
 
 	*dropped = 0;
+	/* only the table's owner drops and builds its indexes: another role loads as usual */
+	PGresult *own = pg_query(conn, "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class "
+							 "WHERE oid = $1::regclass", 1, (const char *[]) {t->table_sql});
+
+	if (own == NULL || PQntuples(own) != 1 || PQgetvalue(own, 0, 0)[0] != 't')
+	{
+		if (own && PQntuples(own) == 1)
+			log_info("bulk load of %s: this role does not own it: an ordinary load", t->table_sql);
+		ok = own != NULL;
+		PQclear(own);
+		free(keys);
+		return ok;
+	}
+	PQclear(own);
 	buf_init(&sql, 128);
 	if (!pg_exec(conn, "BEGIN") || !pg_exec(conn, "SET LOCAL search_path = pg_catalog"))
 		goto done;
@@ -188,7 +220,12 @@ bulk_begin(PGconn *conn, const bulk_target *t, int *dropped)
 				with_uuid = false;
 			}
 		}
-	ok = save_and_drop(conn, t, cand, with_uuid, dropped);
+	ok = save_and_drop(conn, t, cand, with_uuid, dropped, &not_owner);
+	if (!ok && not_owner)
+	{
+		ok = true;            /* rolled back below: nothing dropped */
+		*dropped = 0;
+	}
 done:
 	PQclear(cand);
 	buf_free(&sql);

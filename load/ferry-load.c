@@ -231,8 +231,15 @@ rebuild_only(const char *target)
 
 	if (conn == NULL)
 		return FERRY_EXIT_TARGET;
-	if (has_table(conn, "ferry.bulk_indexes"))
+	/* a role that cannot read the list (least privilege) cannot have written it */
+	PGresult *res = pg_query(conn, "SELECT to_regclass('ferry.bulk_indexes') IS NOT NULL AND "
+							 "has_table_privilege('ferry.bulk_indexes', 'SELECT')", 0, NULL);
+
+	if (res == NULL)
+		code = FERRY_EXIT_TARGET;
+	else if (PQgetvalue(res, 0, 0)[0] == 't')
 		code = bulk_rebuild(conn, NULL);
+	PQclear(res);
 	PQfinish(conn);
 	return code;
 }

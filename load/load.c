@@ -232,11 +232,11 @@ prepare(load_ctx *c)
 
 /* the bulk load's start: what identifies a row stays (bulk.h) */
 static bool
-begin_bulk(load_ctx *c)
+begin_bulk(load_ctx *c, int *dropped)
 {
 	const ferry_header *h = c->h;
 	const char **key = xcalloc((size_t) h->nkey + 1, sizeof *key);
-	int nkey = 0, dropped;
+	int nkey = 0;
 	bool ok;
 
 	for (int k = 0; k < h->nkey; k++)
@@ -251,7 +251,7 @@ begin_bulk(load_ctx *c)
 		.nkey = nkey, .key = key,
 	};
 
-	ok = bulk_begin(c->conn, &t, &dropped);
+	ok = bulk_begin(c->conn, &t, dropped);
 	free(key);
 	return ok;
 }
@@ -324,10 +324,11 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 		if (skip)
 			log_info("resuming %s after %" PRIu64 " records already loaded", spec->entity, skip);
 	}
-	bool bulk = spec->bulk && spec->mode == LOAD_INSERT && spec->bookkeeping && spec->run &&
-		spec->entity;
+	/* a bulk load when the table is empty: the indexes this load dropped come back at its end */
+	int bulk_dropped = 0;
 
-	if (bulk && !begin_bulk(&c))
+	if (spec->bulk && spec->mode == LOAD_INSERT && spec->bookkeeping && spec->run && spec->entity &&
+		!begin_bulk(&c, &bulk_dropped))
 	{
 		cleanup(&c);
 		return FERRY_EXIT_TARGET;
@@ -413,7 +414,7 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 	 * connection lost: ferry.bulk_indexes keeps them for the driver's
 	 * "ferry-load --rebuild-indexes".
 	 */
-	if (bulk && !io_interrupted && PQstatus(conn) == CONNECTION_OK)
+	if (bulk_dropped > 0 && !io_interrupted && PQstatus(conn) == CONNECTION_OK)
 	{
 		int rc = bulk_rebuild(conn, c.target_sql);
 
