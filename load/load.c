@@ -246,8 +246,9 @@ begin_bulk(load_ctx *c, int *dropped)
 		nkey = 0;              /* a key column not in the table: the uuid key stays */
 	bulk_target t = {
 		.table_sql = c->target_sql, .run = c->spec->run, .entity = c->spec->entity,
-		.uuid_column = c->uuid_idx >= 0 && !header_is_skip(h, h->cols[c->uuid_idx].name)
-			? h->cols[c->uuid_idx].name : NULL,
+		/* a tree deletes the rows below a rejected parent by uuid: its key stays */
+		.uuid_column = c->uuid_idx >= 0 && !header_is_skip(h, h->cols[c->uuid_idx].name) &&
+			c->parent_idx < 0 ? h->cols[c->uuid_idx].name : NULL,
 		.nkey = nkey, .key = key,
 	};
 
