@@ -65,6 +65,7 @@ export PGSERVER_SHARED_BUFFERS=${PGSERVER_SHARED_BUFFERS:-1GB}
 srv=$("$top/tests/pgserver.sh" start)
 eval "$srv"
 trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM HUP
 
 say() { echo "bench: $*" >&2; }
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -122,7 +123,8 @@ if command -v pgcopydb >/dev/null; then
 	say "pgcopydb clone --table-jobs $ncpu --index-jobs $ncpu"
 	createdb bench_pgc
 	t0=$(now)
-	if T "$work/pgc.rss" pgcopydb clone --source "$(uri bench_src)" --target "$(uri bench_pgc)" \
+	# in a session of its own: on a failure pgcopydb ends its whole process group
+	if T "$work/pgc.rss" setsid --wait pgcopydb clone --source "$(uri bench_src)" --target "$(uri bench_pgc)" \
 		--table-jobs "$ncpu" --index-jobs "$ncpu" --dir "$work/pgcopydb" --no-owner --no-acl \
 		>"$work/pgcopydb.log" 2>&1; then
 		pgc_s=$(elapsed "$t0" "$(now)")
