@@ -33,51 +33,14 @@ append_array_elem(buf *b, const char *s, size_t n)
 	buf_putc(b, '"');
 }
 
-/*
- * COPY text lines with the given COPY statement: NULL on success, else the
- * failed result (the caller clears it).
- */
-static PGresult *
-copy_lines(PGconn *conn, const char *copy_sql, const buf *lines)
-{
-	PGresult *res = PQexec(conn, copy_sql), *failed = NULL;
-
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		return res;
-	PQclear(res);
-	if (PQputCopyData(conn, lines->data, (int) lines->len) != 1 || PQputCopyEnd(conn, NULL) != 1)
-	{
-		res = PQgetResult(conn);
-		return res ? res : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
-	}
-	while ((res = PQgetResult(conn)) != NULL)
-	{
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && failed == NULL)
-			failed = res;
-		else
-			PQclear(res);
-	}
-	return failed;
-}
-
-/*
- * The batch's mappings: with COPY while no mapping of the entity can be
- * there yet (the cheapest insert: no array to parse, no executor per
- * row), else with INSERT ... ON CONFLICT DO NOTHING.  Should a mapping
- * exist all the same (a table emptied by hand, a replayed load), the
- * batch's COPY is undone and done again with ON CONFLICT, and so are all
- * the later ones.
- */
 bool
 record_id_map(load_ctx *c)
 {
-	buf keys, uuids, lines;
+	buf keys, uuids;
 	int n = 0;
-	bool ok = true;
 
 	buf_init(&keys, c->keys.len + 16);
 	buf_init(&uuids, (size_t) c->nrows * 40 + 16);
-	buf_init(&lines, c->idmap_upsert ? 16 : (size_t) c->nrows * 80 + 16);
 	buf_putc(&keys, '{');
 	buf_putc(&uuids, '{');
 	for (int i = 0; i < c->nrows; i++)
@@ -87,17 +50,6 @@ record_id_map(load_ctx *c)
 		/* an empty key is a key: the transform made the row's UUID of it */
 		if (!c->loaded[i])
 			continue;
-		if (!c->idmap_upsert)
-		{
-			copy_field(&lines, c->spec->entity);
-			buf_putc(&lines, '\t');
-			copy_field(&lines, key);
-			buf_putc(&lines, '\t');
-			buf_append(&lines, c->uuids.data + 36 * (size_t) i, 36);
-			buf_putc(&lines, '\t');
-			copy_field(&lines, c->spec->run);
-			buf_putc(&lines, '\n');
-		}
 		if (n++)
 		{
 			buf_putc(&keys, ',');
@@ -109,48 +61,63 @@ record_id_map(load_ctx *c)
 	buf_putc(&keys, '}');
 	buf_putc(&uuids, '}');
 
-	if (n > 0 && !c->idmap_upsert)
+	bool ok = true;
+
+	if (n > 0)
 	{
-		PGresult *res;
+		const char *params[4] = {c->spec->entity, c->spec->run, buf_cstr(&keys), buf_cstr(&uuids)};
+		const char *insert = "INSERT INTO ferry.id_map (entity, legacy_id, uuid, run_id) "
+			"SELECT $1, k, u, $2 FROM unnest($3::text[], $4::uuid[]) AS t(k, u)";
 
-		ok = exec_ok(c, "SAVEPOINT ferry_id_map");
-		res = ok ? copy_lines(c->conn, "COPY ferry.id_map (entity, legacy_id, uuid, run_id) FROM STDIN",
-							  &lines) : NULL;
-		if (ok && res == NULL)
-			ok = exec_ok(c, "RELEASE SAVEPOINT ferry_id_map");
-		else if (res)
+		/*
+		 * New rows have no mapping yet: a plain insert costs half of an
+		 * ON CONFLICT one.  Should a mapping exist all the same (a table
+		 * emptied by hand, a replayed load), the batch's insert is undone
+		 * and done again with ON CONFLICT, and so are all the later ones.
+		 */
+		if (!c->idmap_upsert)
 		{
-			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			PGresult *res;
 
-			if (state && strcmp(state, "23505") == 0)
+			ok = exec_ok(c, "SAVEPOINT ferry_id_map");
+			res = ok ? PQexecParams(c->conn, insert, 4, NULL, params, NULL, NULL, 0) : NULL;
+			if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+				ok = exec_ok(c, "RELEASE SAVEPOINT ferry_id_map");
+			else if (res)
 			{
-				log_info("%s: some rows already have an id mapping: mappings are kept as they are",
-						 c->spec->entity);
-				c->idmap_upsert = true;
-				ok = exec_ok(c, "ROLLBACK TO SAVEPOINT ferry_id_map") &&
-					exec_ok(c, "RELEASE SAVEPOINT ferry_id_map");
-			}
-			else
-			{
-				log_error("target: %s", pg_errmsg(c->conn, res));
-				ok = false;
+				const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+				if (state && strcmp(state, "23505") == 0)
+				{
+					log_info("%s: some rows already have an id mapping: mappings are kept as they are",
+							 c->spec->entity);
+					c->idmap_upsert = true;
+					ok = exec_ok(c, "ROLLBACK TO SAVEPOINT ferry_id_map") &&
+						exec_ok(c, "RELEASE SAVEPOINT ferry_id_map");
+				}
+				else
+				{
+					log_error("target: %s", pg_errmsg(c->conn, res));
+					ok = false;
+				}
 			}
 			PQclear(res);
 		}
-	}
-	if (n > 0 && ok && c->idmap_upsert)
-	{
-		const char *params[4] = {c->spec->entity, c->spec->run, buf_cstr(&keys), buf_cstr(&uuids)};
-		PGresult *res = pg_query(c->conn, "INSERT INTO ferry.id_map (entity, legacy_id, uuid, run_id) "
-								 "SELECT $1, k, u, $2 FROM unnest($3::text[], $4::uuid[]) AS t(k, u) "
-								 "ON CONFLICT (entity, legacy_id) DO NOTHING", 4, params);
+		if (ok && c->idmap_upsert)
+		{
+			buf sql;
 
-		ok = res != NULL;
-		PQclear(res);
+			buf_init(&sql, 256);
+			buf_printf(&sql, "%s ON CONFLICT (entity, legacy_id) DO NOTHING", insert);
+			PGresult *res = pg_query(c->conn, buf_cstr(&sql), 4, params);
+
+			ok = res != NULL;
+			PQclear(res);
+			buf_free(&sql);
+		}
 	}
 	buf_free(&keys);
 	buf_free(&uuids);
-	buf_free(&lines);
 	if (!ok && !c->fatal)
 		c->fatal = xstrdup("");  /* logged by pg_query */
 	return ok;

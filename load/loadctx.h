@@ -76,7 +76,6 @@ void append_key(load_ctx *c, const ferry_value *vals, buf *out);
 void add_row(load_ctx *c, const ferry_value *vals);
 void row_json(load_ctx *c, const ferry_value *vals, int n, const int *idx, buf *out);
 void reject_event(const char *key, const char *reason);
-void copy_field(buf *out, const char *s);  /* a COPY text field; NULL for \\N */
 void add_reject(load_ctx *c, const char *stage, const char *reason, const char *detail, const char *key, const char *disposition, const buf *json_row);
 void row_json_of(load_ctx *c, int row, buf *json);
 void reject_row(load_ctx *c, int row, const char *reason, const char *detail);

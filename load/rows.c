@@ -135,7 +135,7 @@ reject_event(const char *key, const char *reason)
 	buf_free(&k);
 }
 
-void
+static void
 copy_field(buf *out, const char *s)
 {
 	ferry_value v = s ? fv_str(s, strlen(s)) : fv_null();
