@@ -22,6 +22,9 @@ if [ -z "${FERRY_SHARED:-}" ] && [ -d "$top/../shared/fixtures/dispatch" ]; then
 	FERRY_SHARED=$(cd "$top/../shared" && pwd)
 	export FERRY_SHARED
 fi
+# one entity at a time unless a test says -j: the kill points and orders the
+# end-to-end tests wait for assume a sequential run (ferry's default is the cores)
+export FERRY_JOBS=${FERRY_JOBS:-1}
 # leaks are checked in the C unit tests; in the end-to-end tests a leak
 # report at exit would replace the exit code the test is about
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:exitcode=99}

@@ -115,6 +115,19 @@ killed_between() {
 	[ "$(q1 -d bk_ref -c "SELECT count(*) FROM ferry.audit_log WHERE event LIKE 'bulk%'")" -eq 0 ] || false
 }
 
+@test "-j 2 --split 2: split parts loaded at once into one table in bulk, same result as --no-bulk" {
+	clone_db bk_tmpl bk_par
+	run ferry run --source dbname=bk_src --target dbname=bk_par --plan "$DEMO_PLAN" -j 2 --split 2 \
+		--split-min 1000 --min-success "$DEMO_MIN" --run-id par --workdir "$BATS_TEST_TMPDIR/work"
+	assert_exit 0
+	assert_same_db bk_par bk_ref
+	assert_same_schema bk_par bk_ref
+	assert_no_duplicates bk_par
+	[ "$(q1 -d bk_par -c "SELECT count(*) FROM ferry.bulk_indexes")" -eq 0 ] || false
+	# orderitems (1996 rows) went in two parts
+	[ "$(q1 -d bk_par -c "SELECT count(*) FROM ferry.checkpoints WHERE run_id = 'par' AND entity = 'orderitems'")" -eq 2 ] || false
+}
+
 @test "killed between drop and rebuild (pipes): ferry resume builds the index again first" {
 	killed_between bk_pipe pipe
 	run ferry resume pipe --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN"
