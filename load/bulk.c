@@ -111,6 +111,41 @@ has_rows(PGconn *conn, const char *table_sql)
 	return has;
 }
 
+/*
+ * The lock a foreign key's drop takes on the referencing table, without
+ * waiting: 1 taken, 0 in use by another session, -1 on an error (logged).
+ */
+static int
+lock_nowait(PGconn *conn, const char *table_sql)
+{
+	buf sql;
+	PGresult *res;
+	int got;
+
+	if (!pg_exec(conn, "SAVEPOINT ferry_bulk_lock"))
+		return -1;
+	buf_init(&sql, 128);
+	buf_printf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE NOWAIT", table_sql);
+	res = PQexec(conn, buf_cstr(&sql));
+	buf_free(&sql);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		got = 1;
+	else
+	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		got = state && strcmp(state, "55P03") == 0 ? 0 : -1;
+		if (got < 0)
+			log_error("target: %s", pg_errmsg(conn, res));
+	}
+	PQclear(res);
+	if (got == 0 && !pg_exec(conn, "ROLLBACK TO SAVEPOINT ferry_bulk_lock"))
+		return -1;
+	if (got >= 0 && !pg_exec(conn, "RELEASE SAVEPOINT ferry_bulk_lock"))
+		return -1;
+	return got;
+}
+
 static bool
 save_and_drop(PGconn *conn, const bulk_target *t, PGresult *cand, bool with_uuid, int *dropped,
 			  bool *not_owner)
@@ -205,18 +240,23 @@ bulk_begin(PGconn *conn, const bulk_target *t, int *dropped)
 	cand = pg_query(conn, candidates_sql, 3, (const char *[]) {t->table_sql, t->uuid_column, keys});
 	if (cand == NULL)
 		goto done;
-	/* the uuid key goes only when every other table that references it is empty */
+	/*
+	 * The uuid key goes only when every other table that references it is
+	 * empty, and free: its lock is taken without waiting (a session using
+	 * that table keeps the key where it is rather than make the load wait).
+	 */
 	for (int r = 0; r < PQntuples(cand) && with_uuid; r++)
 		if (!PQgetisnull(cand, r, C_REF))
 		{
-			int ref_rows = has_rows(conn, PQgetvalue(cand, r, C_REF));
+			const char *ref = PQgetvalue(cand, r, C_REF);
+			int free_lock = lock_nowait(conn, ref), ref_rows = 0;
 
-			if (ref_rows < 0)
+			if (free_lock < 0 || (free_lock && (ref_rows = has_rows(conn, ref)) < 0))
 				goto done;
-			if (ref_rows)
+			if (!free_lock || ref_rows)
 			{
-				log_info("bulk load of %s: its key %s stays (%s references it and has rows)",
-						 t->table_sql, t->uuid_column, PQgetvalue(cand, r, C_REF));
+				log_info("bulk load of %s: its key %s stays (%s references it and %s)",
+						 t->table_sql, t->uuid_column, ref, free_lock ? "has rows" : "is in use");
 				with_uuid = false;
 			}
 		}
