@@ -77,8 +77,28 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
 mb() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s / 1048576; else print "-" }'; }
 rss() { tail -n 1 "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }    # kB -> MB (the last line: time may print a status line first)
-T() { /usr/bin/time -o "$1" -f %M "${@:2}"; }
+T() { /usr/bin/time -o "$1" -f '%M %U %S' "${@:2}"; }
+# CPU seconds: on a shared machine the wall clock mostly measures the wait
+# for a CPU, so each whole-database step also counts the CPU time of the
+# server (every backend it forks while the step runs: perf stat on the
+# postmaster) and of the tool's own processes (user + system, /usr/bin/time)
+tool_cpu() { tail -n 1 "$1" | awk '{ printf "%.1f", $2 + $3 }'; }
+server_cpu_start() {
+	server_cpu_pid=
+	command -v perf >/dev/null || return 0
+	perf stat -x, -e task-clock -p "$(postmaster_pid)" -o "$work/server-cpu.$1" 2>/dev/null &
+	server_cpu_pid=$!
+	sleep 0.5    # attached before the step begins
+}
+server_cpu_stop() {
+	[ -n "$server_cpu_pid" ] || { echo -; return; }
+	kill -INT "$server_cpu_pid"
+	wait "$server_cpu_pid" 2>/dev/null || true
+	awk -F, '/task-clock/ { printf "%.1f", $1 / 1000 }' "$work/server-cpu.$1"
+}
 
+# "A + B" -> A + B ("-" parts count nothing; empty stays empty)
+sum() { [ -n "$1" ] && awk -v e="$1" 'BEGIN { n = split(e, p, " "); t = 0; for (i = 1; i <= n; i++) if (p[i] ~ /^[0-9.]+$/) t += p[i]; printf "%.1f", t }'; }
 ratio() { awk -v p="$1" -v f="$2" 'BEGIN { if (p != "" && f > 0) printf "%.2f", p / f; else print "-" }'; }
 # a database with the fixture's destination schema and ferry's books
 new_destination() {
@@ -110,18 +130,22 @@ createdb bench_raw
 q -d bench_raw -f "$fixture/legacy-schema.sql"
 q1 -d bench_src -c "select format('%I.%I', schemaname, relname) from pg_stat_user_tables
 	order by schemaname, relname" >"$work/tables"
+server_cpu_start raw
 t0=$(now)
-while read -r t; do
+T "$work/raw.rss" bash -c 'while read -r t; do
 	psql -X -q -d bench_src -c "copy $t to stdout" |
 		psql -X -q -d bench_raw -c "set session_replication_role = replica" -c "copy $t from stdin"
-done <"$work/tables"
+done <"$1"' raw "$work/tables"
 raw_s=$(elapsed "$t0" "$(now)")
+raw_cpu="$(server_cpu_stop raw) + $(tool_cpu "$work/raw.rss")"
+say "raw pipe: ${raw_s}s, CPU $raw_cpu s"
 dropdb bench_raw
 
-pgc_s= pgc_rss=
+pgc_s= pgc_rss= pgc_cpu=
 if command -v pgcopydb >/dev/null; then
 	say "pgcopydb clone --table-jobs $ncpu --index-jobs $ncpu"
 	createdb bench_pgc
+	server_cpu_start pgc
 	t0=$(now)
 	# in a session of its own: on a failure pgcopydb ends its whole process group
 	if T "$work/pgc.rss" setsid --wait pgcopydb clone --source "$(uri bench_src)" --target "$(uri bench_pgc)" \
@@ -129,7 +153,10 @@ if command -v pgcopydb >/dev/null; then
 		>"$work/pgcopydb.log" 2>&1; then
 		pgc_s=$(elapsed "$t0" "$(now)")
 		pgc_rss=$(rss "$work/pgc.rss")
+		pgc_cpu="$(server_cpu_stop pgc) + $(tool_cpu "$work/pgc.rss")"
+		say "pgcopydb: ${pgc_s}s, CPU $pgc_cpu s"
 	else
+		server_cpu_stop pgc >/dev/null
 		say "pgcopydb failed: see below"; tail -n 20 "$work/pgcopydb.log" >&2
 	fi
 	dropdb bench_pgc
@@ -141,9 +168,12 @@ fi
 export FERRY_SOURCE=dbname=bench_src FERRY_TARGET=dbname=bench_dst
 new_destination bench_dst
 say "ferry run (whole plan)"
+server_cpu_start run
 t0=$(now)
 T "$work/run.rss" ferry run --plan "$plan" -q --min-success "$min" --workdir "$work/run" >"$work/run.out" 2>&1 || true
 run_s=$(elapsed "$t0" "$(now)")
+run_cpu="$(server_cpu_stop run) + $(tool_cpu "$work/run.rss")"
+say "ferry run: ${run_s}s, CPU $run_cpu s"
 run_id=$(q1 -d bench_dst -c "select run_id from ferry.runs order by started_at desc limit 1")
 read -r run_src run_loaded run_rate < <(q1 -F' ' -d bench_dst -c \
 	"select source_rows, loaded_rows, success_rate from ferry.runs where run_id = '$run_id'")
@@ -153,9 +183,12 @@ peaks=$(q1 -d bench_dst -c "select string_agg(format('%s %s MB', program, round(
 	      where run_id = '$run_id' and event like '%\_end' and data ? 'max_rss_kb' group by 1) m")
 
 say "ferry verify (whole plan)"
+server_cpu_start verify
 t0=$(now)
-ferry verify --plan "$plan" --min-success "$min" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
+T "$work/verify.rss" ferry verify --plan "$plan" --min-success "$min" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
 verify_s=$(elapsed "$t0" "$(now)")
+verify_cpu="$(server_cpu_stop verify) + $(tool_cpu "$work/verify.rss")"
+say "ferry verify: ${verify_s}s, CPU $verify_cpu s"
 
 # ---- scaling: 1 .. N cores ----
 scaling=
@@ -192,12 +225,12 @@ q1 -F' ' -d bench_dst -c "select entity, loaded_rows from ferry.entity_runs
 	echo
 	echo "Legacy database: $src_rows rows, generated in ${gen_s}s."
 	echo
-	echo "| whole database | seconds | rows | rows/s | peer time / ferry time |"
-	echo "| --- | --- | --- | --- | --- |"
-	echo "| raw pipe (COPY TO STDOUT \\| COPY FROM STDIN, table after table, legacy schema, triggers off) | $raw_s | $src_rows | $(rate "$src_rows" "$raw_s") | $(ratio "$raw_s" "$run_s") |"
-	echo "| pgcopydb clone --table-jobs $ncpu --index-jobs $ncpu (peak RSS ${pgc_rss:--} MB) | ${pgc_s:--} | $src_rows | $(rate "$src_rows" "${pgc_s:-0}") | $(ratio "$pgc_s" "$run_s") |"
-	echo "| ferry run (peak RSS of the driver's tree $(rss "$work/run.rss") MB; $peaks) | $run_s | $run_loaded loaded of $run_src ($run_rate %) | $(rate "$run_loaded" "$run_s") | 1 |"
-	echo "| ferry verify, checksum mode ($verify_ok) | $verify_s | | | run / verify: $(ratio "$run_s" "$verify_s") |"
+	echo "| whole database | seconds | CPU seconds, server + tool | rows | rows/s | peer / ferry: time (CPU) |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	echo "| raw pipe (COPY TO STDOUT \\| COPY FROM STDIN, table after table, legacy schema, triggers off) | $raw_s | $raw_cpu | $src_rows | $(rate "$src_rows" "$raw_s") | $(ratio "$raw_s" "$run_s") ($(ratio "$(sum "$raw_cpu")" "$(sum "$run_cpu")")) |"
+	echo "| pgcopydb clone --table-jobs $ncpu --index-jobs $ncpu (peak RSS ${pgc_rss:--} MB) | ${pgc_s:--} | ${pgc_cpu:--} | $src_rows | $(rate "$src_rows" "${pgc_s:-0}") | $(ratio "$pgc_s" "$run_s") ($(ratio "$(sum "${pgc_cpu:-}")" "$(sum "$run_cpu")")) |"
+	echo "| ferry run (peak RSS of the driver's tree $(rss "$work/run.rss") MB; $peaks) | $run_s | $run_cpu | $run_loaded loaded of $run_src ($run_rate %) | $(rate "$run_loaded" "$run_s") | 1 |"
+	echo "| ferry verify, checksum mode ($verify_ok) | $verify_s | $verify_cpu | | | run / verify: $(ratio "$run_s" "$verify_s") ($(ratio "$(sum "$run_cpu")" "$(sum "$verify_cpu")")) |"
 	echo
 	if [ -n "$scaling" ]; then
 		echo "Scaling: the server and ferry pinned to the first n cores (taskset), ferry run -j n."
