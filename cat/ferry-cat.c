@@ -5,7 +5,10 @@
  *
  * Line 1 is the header, then one line per record (rows as objects keyed
  * by column name, or as arrays with --arrays; rejects and notes as
- * objects), then the trailer.  --check only reads the stream to the end
+ * objects), then the trailer.  The chunks' check records are not printed:
+ * the reader verifies each chunk before it hands out its records, so a
+ * damaged stream prints the records of its verified chunks only (a spool
+ * file, verified whole first, none at all).  --check only reads the stream to the end
  * and prints its counts: exit 0 if whole, 5 if not.
  */
 #include <stdio.h>
@@ -53,7 +56,7 @@ put_str_field(buf *b, const char *name, const char *s)
 static void
 print_header(buf *b, const ferry_header *h)
 {
-	buf_puts(b, "{\"ferry\":\"stream\",\"version\":1");
+	buf_printf(b, "{\"ferry\":\"stream\",\"version\":%d", FERRY_STREAM_VERSION);
 	put_str_field(b, "entity", h->entity);
 	put_str_field(b, "run", h->run);
 	put_str_field(b, "source", h->source);

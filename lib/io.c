@@ -92,6 +92,9 @@ struct ferry_input
 	char *name;
 	bool eof;                 /* the fd reached end of file */
 	bool compressed;
+	bool rewindable;          /* a regular file: in_rewind() can read it again */
+	off_t start;              /* where reading began (standard input may not start at 0) */
+	char err[256];            /* why the last in_read() failed */
 	ZSTD_DCtx *dctx;
 	size_t frame_left;        /* last ZSTD_decompressStream hint: 0 = frame complete */
 	char *raw;                /* bytes read from fd, not yet consumed */
@@ -110,7 +113,7 @@ read_fd(ferry_input *in, void *dst, size_t n)
 			return r;
 		if (errno == EINTR && !io_interrupted)
 			continue;
-		log_error("cannot read %s: %s", in->name, strerror(errno));
+		snprintf(in->err, sizeof in->err, "cannot read: %s", strerror(errno));
 		return -1;
 	}
 }
@@ -129,6 +132,35 @@ fill_raw(ferry_input *in)
 	in->raw_len = (size_t) r;
 	if (r == 0)
 		in->eof = true;
+	return true;
+}
+
+/* read the first bytes (4, or to the end) and recognise a zstd spool by its magic number */
+static bool
+in_begin(ferry_input *in)
+{
+	while (in->raw_len < 4 && !in->eof)
+	{
+		ssize_t r = read_fd(in, in->raw + in->raw_len, IO_BUFSIZE - in->raw_len);
+
+		if (r < 0)
+			return false;
+		if (r == 0)
+			in->eof = true;
+		in->raw_len += (size_t) r;
+	}
+	if (in->raw_len >= 4 && in->dctx == NULL)
+	{
+		const unsigned char *m = (const unsigned char *) in->raw;
+
+		if (m[0] == 0x28 && m[1] == 0xB5 && m[2] == 0x2F && m[3] == 0xFD)
+		{
+			in->compressed = true;
+			in->dctx = ZSTD_createDCtx();
+			if (in->dctx == NULL)
+				die(FERRY_EXIT_INTERNAL, "cannot create a zstd decompression context");
+		}
+	}
 	return true;
 }
 
@@ -151,9 +183,9 @@ in_open(const char *path)
 			free(in);
 			return NULL;
 		}
-		struct stat st;
+		struct stat dst;
 
-		if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode))
+		if (fstat(in->fd, &dst) == 0 && S_ISDIR(dst.st_mode))
 		{
 			log_error("\"%s\" is a directory, not a stream or spool file", path);
 			close(in->fd);
@@ -166,33 +198,54 @@ in_open(const char *path)
 		snprintf(in->name, n, "\"%s\"", path);
 	}
 	in->raw = xmalloc(IO_BUFSIZE);
-	/* read until we have 4 bytes (or EOF) to look for the zstd magic */
-	while (in->raw_len < 4 && !in->eof)
-	{
-		ssize_t r = read_fd(in, in->raw + in->raw_len, IO_BUFSIZE - in->raw_len);
 
-		if (r < 0)
-		{
-			in_close(in);
-			return NULL;
-		}
-		if (r == 0)
-			in->eof = true;
-		in->raw_len += (size_t) r;
-	}
-	if (in->raw_len >= 4)
-	{
-		const unsigned char *m = (const unsigned char *) in->raw;
+	struct stat st;
 
-		if (m[0] == 0x28 && m[1] == 0xB5 && m[2] == 0x2F && m[3] == 0xFD)
-		{
-			in->compressed = true;
-			in->dctx = ZSTD_createDCtx();
-			if (in->dctx == NULL)
-				die(FERRY_EXIT_INTERNAL, "cannot create a zstd decompression context");
-		}
+	if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		(in->start = lseek(in->fd, 0, SEEK_CUR)) >= 0)
+		in->rewindable = true;
+	if (!in_begin(in))
+	{
+		log_error("%s: %s", in->name, in->err);
+		in_close(in);
+		return NULL;
 	}
 	return in;
+}
+
+bool
+in_rewindable(const ferry_input *in)
+{
+	return in->rewindable;
+}
+
+bool
+in_rewind(ferry_input *in)
+{
+	if (!in->rewindable)
+		return false;
+	if (lseek(in->fd, in->start, SEEK_SET) != in->start)
+	{
+		log_error("cannot read %s again: %s", in->name, strerror(errno));
+		return false;
+	}
+	in->eof = false;
+	in->raw_len = in->raw_pos = 0;
+	in->frame_left = 0;
+	if (in->dctx)
+		ZSTD_DCtx_reset(in->dctx, ZSTD_reset_session_only);
+	if (!in_begin(in))
+	{
+		log_error("%s: %s", in->name, in->err);
+		return false;
+	}
+	return true;
+}
+
+const char *
+in_error(const ferry_input *in)
+{
+	return in->err;
 }
 
 const char *
@@ -252,7 +305,7 @@ in_read_some(ferry_input *in, void *dst, size_t n)
 		{
 			if (in->frame_left != 0)
 			{
-				log_error("%s: truncated zstd frame (the spool file is incomplete)", in->name);
+				snprintf(in->err, sizeof in->err, "truncated zstd frame (the spool file is incomplete)");
 				return -1;
 			}
 			return 0;
@@ -262,7 +315,7 @@ in_read_some(ferry_input *in, void *dst, size_t n)
 
 		if (ZSTD_isError(r))
 		{
-			log_error("%s: not a valid zstd spool file: %s", in->name, ZSTD_getErrorName(r));
+			snprintf(in->err, sizeof in->err, "not a valid zstd spool file: %s", ZSTD_getErrorName(r));
 			return -1;
 		}
 		in->frame_left = r;

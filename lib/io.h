@@ -25,9 +25,22 @@ typedef struct ferry_output ferry_output;
 
 /* NULL on error (logged).  name is used in messages. */
 ferry_input *in_open(const char *path);
-/* bytes read, 0 at end of input, -1 on error (logged, including a truncated zstd frame) */
+/*
+ * Bytes read, 0 at end of input, -1 on error (a read error, a damaged or
+ * truncated zstd frame): then in_error() says why, without the input's
+ * name, and the caller logs it with what it knows (the stream's chunk).
+ */
 ssize_t in_read(ferry_input *in, void *dst, size_t n);
+const char *in_error(const ferry_input *in);
 const char *in_name(const ferry_input *in);
+/*
+ * A regular file (by path or on standard input) can be read again from
+ * where reading began: in_rewind() goes back there (false if it cannot,
+ * logged).  The stream reader reads such a file through once to verify
+ * it before it hands out any record (see reader_open).
+ */
+bool in_rewindable(const ferry_input *in);
+bool in_rewind(ferry_input *in);
 bool in_is_compressed(const ferry_input *in);
 void in_close(ferry_input *in);
 

@@ -2,12 +2,16 @@
  * stream.c: the ferry record stream, written and read with msgpack-c.
  *
  * The writer packs each record into a small buffer, folds its bytes into
- * the running XXH3 checksum and hands them to the output.  The reader
- * keeps its own input buffer and unpacks one object at a time into a
- * reused msgpack zone, so that strings point into the buffer (no copy) and
- * nothing is allocated per record once the buffers have grown.
+ * the chunk's and the stream's XXH3 checksums, hands them to the output,
+ * and closes the chunk with its check record when it is full.  The reader
+ * keeps its own input buffer: it scans a chunk (lengths and checksum,
+ * unpacking only maps, to tell records from the chunk's check), verifies
+ * it, then unpacks its records one at a time into a reused msgpack zone,
+ * so that strings point into the buffer (no copy) and nothing is
+ * allocated per record once the buffers have grown.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +138,15 @@ struct ferry_writer
 	ferry_output *out;
 	msgpack_packer pk;
 	buf rec;                 /* the record being packed */
-	XXH3_state_t *hash;
+	msgpack_packer check_pk;
+	buf check;               /* a chunk's check record, the trailer */
+	XXH3_state_t *hash;      /* every byte written so far (the trailer's) */
+	XXH3_state_t *chunk_hash;    /* the bytes of the open chunk's records */
+	uint64_t chunk;          /* number of the open chunk (0: the header) */
+	uint64_t chunk_records;
+	uint64_t chunk_bytes;
+	int max_records;
+	size_t max_bytes;
 	uint64_t rows;
 	uint64_t rejects;
 	uint64_t notes;
@@ -156,11 +168,61 @@ writer_new(ferry_output *out)
 	w->out = out;
 	buf_init(&w->rec, 4096);
 	msgpack_packer_init(&w->pk, &w->rec, pack_to_buf);
+	buf_init(&w->check, 128);
+	msgpack_packer_init(&w->check_pk, &w->check, pack_to_buf);
 	w->hash = XXH3_createState();
-	if (w->hash == NULL)
+	w->chunk_hash = XXH3_createState();
+	if (w->hash == NULL || w->chunk_hash == NULL)
 		die(FERRY_EXIT_INTERNAL, "out of memory");
 	XXH3_64bits_reset(w->hash);
+	XXH3_64bits_reset(w->chunk_hash);
+	w->max_records = FERRY_CHUNK_RECORDS;
+	w->max_bytes = FERRY_CHUNK_BYTES;
 	return w;
+}
+
+void
+writer_chunk_limits(ferry_writer *w, int records, size_t bytes)
+{
+	if (records > 0 && records < FERRY_CHUNK_RECORDS)
+		w->max_records = records;
+	if (bytes > 0 && bytes < FERRY_CHUNK_BYTES)
+		w->max_bytes = bytes;
+}
+
+/* write bytes that go into the stream's checksum */
+static bool
+put_bytes(ferry_writer *w, const char *p, size_t n)
+{
+	if (w->failed)
+		return false;
+	XXH3_64bits_update(w->hash, p, n);
+	if (!out_write(w->out, p, n))
+		w->failed = true;
+	return !w->failed;
+}
+
+/* the open chunk's check record; the next chunk begins */
+static bool
+close_chunk(ferry_writer *w)
+{
+	msgpack_packer *pk = &w->check_pk;
+
+	buf_reset(&w->check);
+	msgpack_pack_map(pk, 4);
+	msgpack_pack_str_with_body(pk, "chunk", 5);
+	msgpack_pack_uint64(pk, w->chunk);
+	msgpack_pack_str_with_body(pk, "records", 7);
+	msgpack_pack_uint64(pk, w->chunk_records);
+	msgpack_pack_str_with_body(pk, "bytes", 5);
+	msgpack_pack_uint64(pk, w->chunk_bytes);
+	msgpack_pack_str_with_body(pk, "xxh3", 4);
+	msgpack_pack_uint64(pk, XXH3_64bits_digest(w->chunk_hash));
+	w->chunk++;
+	w->chunk_records = 0;
+	w->chunk_bytes = 0;
+	XXH3_64bits_reset(w->chunk_hash);
+	return put_bytes(w, w->check.data, w->check.len);
 }
 
 static void
@@ -204,18 +266,35 @@ pack_value(msgpack_packer *pk, const ferry_value *v)
 	}
 }
 
-/* send the packed record; records (not header) go into the checksum */
+/*
+ * Send the packed record, in a chunk: one that it would take past the
+ * chunk's bytes is closed first, and a full one after it.
+ */
 static bool
-emit(ferry_writer *w, bool hashed)
+emit_record(ferry_writer *w)
 {
+	size_t n = w->rec.len;
+
 	if (w->failed)
 		return false;
-	if (hashed)
-		XXH3_64bits_update(w->hash, w->rec.data, w->rec.len);
-	if (!out_write(w->out, w->rec.data, w->rec.len))
+	if (n > FERRY_RECORD_MAX)
+	{
+		log_error("%s: a record of %zu bytes: more than a stream record may hold (%d MB)",
+				  out_name(w->out), n, FERRY_RECORD_MAX >> 20);
 		w->failed = true;
+		return false;
+	}
+	if (w->chunk_records > 0 && w->chunk_bytes + n > w->max_bytes && !close_chunk(w))
+		return false;
+	XXH3_64bits_update(w->chunk_hash, w->rec.data, n);
+	w->chunk_records++;
+	w->chunk_bytes += n;
+	bool ok = put_bytes(w, w->rec.data, n);
+
 	buf_reset(&w->rec);
-	return !w->failed;
+	if (ok && (w->chunk_records >= (uint64_t) w->max_records || w->chunk_bytes >= w->max_bytes))
+		ok = close_chunk(w);
+	return ok;
 }
 
 bool
@@ -269,7 +348,13 @@ writer_header(ferry_writer *w, const ferry_header *h)
 	}
 	pack_cstr(pk, "created");
 	pack_cstr(pk, "ferry");
-	return emit(w, false);
+	/* chunk 0: the header, checked like a chunk of records */
+	XXH3_64bits_update(w->chunk_hash, w->rec.data, w->rec.len);
+	w->chunk_bytes = w->rec.len;
+	bool ok = put_bytes(w, w->rec.data, w->rec.len);
+
+	buf_reset(&w->rec);
+	return ok && close_chunk(w);
 }
 
 bool
@@ -279,7 +364,7 @@ writer_row(ferry_writer *w, const ferry_value *vals, int n)
 	for (int i = 0; i < n; i++)
 		pack_value(&w->pk, &vals[i]);
 	w->rows++;
-	return emit(w, true);
+	return emit_record(w);
 }
 
 static void
@@ -312,7 +397,7 @@ writer_reject(ferry_writer *w, const char *reason, const char *detail,
 {
 	pack_event(w, "reject", reason, detail, stage, key, row, n);
 	w->rejects++;
-	return emit(w, true);
+	return emit_record(w);
 }
 
 bool
@@ -321,15 +406,18 @@ writer_note(ferry_writer *w, const char *reason, const char *detail,
 {
 	pack_event(w, "note", reason, detail, stage, key, NULL, 0);
 	w->notes++;
-	return emit(w, true);
+	return emit_record(w);
 }
 
 bool
 writer_end(ferry_writer *w)
 {
-	msgpack_packer *pk = &w->pk;
+	msgpack_packer *pk = &w->check_pk;
 
-	msgpack_pack_map(pk, 5);
+	if (w->chunk_records > 0 && !close_chunk(w))
+		return false;
+	buf_reset(&w->check);
+	msgpack_pack_map(pk, 6);
 	pack_cstr(pk, "end");
 	msgpack_pack_true(pk);
 	pack_cstr(pk, "rows");
@@ -338,9 +426,13 @@ writer_end(ferry_writer *w)
 	msgpack_pack_uint64(pk, w->rejects);
 	pack_cstr(pk, "notes");
 	msgpack_pack_uint64(pk, w->notes);
+	pack_cstr(pk, "chunks");
+	msgpack_pack_uint64(pk, w->chunk - 1);
 	pack_cstr(pk, "xxh3");
 	msgpack_pack_uint64(pk, XXH3_64bits_digest(w->hash));
-	return emit(w, false) && out_flush(w->out);
+	if (w->failed || !out_write(w->out, w->check.data, w->check.len))
+		return false;
+	return out_flush(w->out);
 }
 
 uint64_t writer_rows(const ferry_writer *w) { return w->rows; }
@@ -353,7 +445,9 @@ writer_free(ferry_writer *w)
 	if (w == NULL)
 		return;
 	buf_free(&w->rec);
+	buf_free(&w->check);
 	XXH3_freeState(w->hash);
+	XXH3_freeState(w->chunk_hash);
 	free(w);
 }
 
@@ -364,49 +458,118 @@ writer_free(ferry_writer *w)
 #define READ_CHUNK (1 << 20)
 #endif
 
+/*
+ * At most this much per read: a zstd spool decodes as much as a read asks
+ * for, and a damaged block is found when it is decoded: so it is found
+ * while its own chunk (within a block of 128 kB) is being read.
+ */
+#define READ_MAX (READ_CHUNK / 8)
+
+/* a chunk's check record and the trailer take fewer bytes than this */
+#define CHECK_MAX 128
+
 struct ferry_reader
 {
 	ferry_input *in;
 	char *data;              /* input buffer */
 	size_t cap;
-	size_t pos;              /* start of the next object */
+	size_t pos;              /* the next object not yet scanned */
 	size_t end;              /* end of the bytes read */
+	uint64_t base;           /* offset in the stream of data[0] */
 	bool eof;
 	bool ended;              /* trailer seen and verified */
-	bool want_header;        /* the next object must be the header map */
+	bool failed;             /* an error was reported */
 	msgpack_zone zone;
 	ferry_header header;
 	ferry_value *vals;
 	int valcap;
 	buf strs;                /* NUL-terminated copies for reject/note fields */
-	XXH3_state_t *hash;
-	uint64_t records;        /* objects read after the header */
+	XXH3_state_t *hash;      /* every byte before the trailer */
+	XXH3_state_t *chunk_hash;
+	/* the chunk being scanned, not verified yet: nothing of it is handed out */
+	uint64_t chunk;          /* its number (0: the header) */
+	size_t chunk_start;      /* where it starts in data; bytes before it may go */
+	uint64_t chunk_records;
+	uint64_t chunk_bytes;
+	uint64_t chunk_rows, chunk_rejects, chunk_notes;
+	/* the records of the chunks verified so far */
+	uint64_t checked_rows, checked_rejects, checked_notes;
+	/* the verified chunk being handed out: its records are data[out, out_end) */
+	size_t out;
+	size_t out_end;
+	uint64_t out_chunk;
+	uint64_t out_offset;     /* where it starts in the stream */
+	uint64_t trailer_at;     /* where the trailer starts in the stream */
+	uint64_t records;        /* handed out */
 	uint64_t rows;
 	uint64_t rejects;
 	uint64_t notes;
 };
 
-/* read more input into the buffer; false on error or end of input */
+/* where an error is: in the chunk being scanned, the one handed out, the trailer */
+enum { IN_CHUNK, IN_HANDED, IN_TRAILER };
+
+/*
+ * One line: the input, what is wrong, and where: the chunk and the byte
+ * of the stream (after decompression, for a spool file) where it starts.
+ */
+static void __attribute__((format(printf, 3, 4)))
+stream_fail(ferry_reader *r, int where, const char *fmt, ...)
+{
+	const char *z = in_is_compressed(r->in) ? "decompressed " : "";
+	va_list ap;
+	buf msg;
+
+	buf_init(&msg, 128);
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	/* an input error once the trailer is read: after the trailer, not in a chunk */
+	if (where == IN_TRAILER || (where == IN_CHUNK && r->trailer_at > 0))
+		log_error("%s: %s (in the trailer after chunk %" PRIu64 ", at byte %" PRIu64 " of the %sstream)",
+				  in_name(r->in), buf_cstr(&msg), r->chunk - 1, r->trailer_at, z);
+	else if (where == IN_HANDED)
+		log_error("%s: %s (in chunk %" PRIu64 ", which starts at byte %" PRIu64 " of the %sstream)",
+				  in_name(r->in), buf_cstr(&msg), r->out_chunk, r->out_offset, z);
+	else
+		log_error("%s: %s (in chunk %" PRIu64 ", which starts at byte %" PRIu64 " of the %sstream)",
+				  in_name(r->in), buf_cstr(&msg), r->chunk, r->base + r->chunk_start, z);
+	buf_free(&msg);
+}
+
+/*
+ * Read more input into the buffer, keeping the chunk being scanned (its
+ * records are handed out only once it is verified); false on error
+ * (logged) or end of input.
+ */
 static bool
 read_more(ferry_reader *r)
 {
 	if (r->eof)
 		return false;
-	if (r->pos > 0)
+	if (r->chunk_start > 0)
 	{
-		memmove(r->data, r->data + r->pos, r->end - r->pos);
-		r->end -= r->pos;
-		r->pos = 0;
+		size_t gone = r->chunk_start;
+
+		memmove(r->data, r->data + gone, r->end - gone);
+		r->end -= gone;
+		r->pos -= gone;
+		r->chunk_start = 0;
+		r->base += gone;
 	}
 	if (r->cap - r->end < READ_CHUNK / 2)
 	{
 		r->cap = r->cap * 2;
 		r->data = xrealloc(r->data, r->cap);
 	}
-	ssize_t n = in_read(r->in, r->data + r->end, r->cap - r->end);
+	size_t room = r->cap - r->end;
+	ssize_t n = in_read(r->in, r->data + r->end, room < READ_MAX ? room : READ_MAX);
 
 	if (n < 0)
+	{
+		stream_fail(r, IN_CHUNK, "%s", in_error(r->in));
 		return false;
+	}
 	if (n == 0)
 	{
 		r->eof = true;
@@ -430,8 +593,9 @@ read_more(ferry_reader *r)
 /*
  * Length of the msgpack object at p[0..n), found without allocating
  * anything: 1 with *len set when the whole object is there, 0 when more
- * bytes are needed, -1 when the bytes are not msgpack, -2 when they nest
- * deeper than OBJECT_MAX_DEPTH.
+ * bytes are needed (*need: how many the object takes at least, from the
+ * lengths read so far), -1 when the bytes are not msgpack, -2 when they
+ * nest deeper than OBJECT_MAX_DEPTH.
  *
  * msgpack_unpack() allocates room for every element of a container as
  * soon as it reads the container's header, so garbage input that looks
@@ -440,7 +604,7 @@ read_more(ferry_reader *r)
  * the allocation proportional to bytes actually read.
  */
 static int
-object_length(const unsigned char *p, size_t n, size_t *len)
+object_length(const unsigned char *p, size_t n, size_t *len, uint64_t *need)
 {
 	uint64_t pending = 1;       /* objects still to read */
 	uint64_t left[OBJECT_MAX_DEPTH + 1];    /* of them, in each open container */
@@ -451,7 +615,10 @@ object_length(const unsigned char *p, size_t n, size_t *len)
 	while (pending > 0)
 	{
 		if (i >= n)
+		{
+			*need = (uint64_t) i + pending;
 			return 0;
+		}
 
 		unsigned c = p[i];
 		int szlen = 0;          /* bytes of the length field after the type byte */
@@ -502,7 +669,10 @@ object_length(const unsigned char *p, size_t n, size_t *len)
 				default: return -1;     /* 0xc1: never used */
 			}
 		if (n - i < (size_t) 1 + (size_t) szlen)
+		{
+			*need = (uint64_t) i + 1 + (uint64_t) szlen + pending;
 			return 0;
+		}
 
 		for (int k = 0; k < szlen; k++)
 			size = size << 8 | p[i + 1 + k];
@@ -523,65 +693,68 @@ object_length(const unsigned char *p, size_t n, size_t *len)
 		while (depth > 0 && left[depth] == 0)
 			depth--;
 		if (n - i < fixed)
+		{
+			*need = (uint64_t) i + fixed + pending;
 			return 0;
+		}
 		i += (size_t) fixed;
 		/* every object takes a byte at least: more than the bytes left can't be here yet */
 		if (pending > n - i)
+		{
+			*need = (uint64_t) i + pending;
 			return 0;
+		}
 	}
 	*len = i;
 	return 1;
 }
 
+/* records scanned so far: those handed out or to be, and the open chunk's */
+static uint64_t
+scanned(const ferry_reader *r)
+{
+	return r->checked_rows + r->checked_rejects + r->checked_notes + r->chunk_records;
+}
+
 /*
- * Unpack the next object.  1: got one in *obj ([*start, r->pos) are its
- * bytes); 0: clean end of input before any byte of a new object; -1:
- * error (logged).
+ * The next whole object at r->pos, reading more input as needed, its
+ * length in *len: 1; 0: clean end of input before any byte of a new
+ * object; -1: error (logged).  An object that claims more bytes than a
+ * record may hold, or than its chunk may hold, is refused before the
+ * reader buffers them.
  */
 static int
-next_object(ferry_reader *r, msgpack_object *obj, size_t *start)
+next_raw(ferry_reader *r, size_t *len)
 {
 	for (;;)
 	{
 		if (r->pos < r->end)
 		{
-			size_t len = 0, off = 0;
-			unsigned char first = (unsigned char) r->data[r->pos];
-
-			/* a header is a map: anything else is not a stream, whatever follows */
-			if (r->want_header && !(first >= 0x80 && first <= 0x8f) && first != 0xde && first != 0xdf)
-			{
-				log_error("%s: not a ferry stream (no stream header)", in_name(r->in));
-				return -1;
-			}
+			uint64_t need = 0;
 			int whole = object_length((const unsigned char *) r->data + r->pos,
-									  r->end - r->pos, &len);
+									  r->end - r->pos, len, &need);
 
 			if (whole < 0)
 			{
-				log_error("%s: not a ferry stream (%s after %" PRIu64 " records)", in_name(r->in),
-						  whole == -2 ? "msgpack nested too deep" : "invalid msgpack", r->records);
+				stream_fail(r, IN_CHUNK, "not a ferry stream (%s after %" PRIu64 " records)",
+							whole == -2 ? "msgpack nested too deep" : "invalid msgpack", scanned(r));
 				return -1;
 			}
 			if (whole > 0)
+				return 1;
+			if (need > FERRY_RECORD_MAX)
 			{
-				msgpack_zone_clear(&r->zone);
-				msgpack_unpack_return ret = msgpack_unpack(r->data + r->pos, len,
-														   &off, &r->zone, obj);
-
-				if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES)
-				{
-					*start = r->pos;
-					r->pos += off;
-					return 1;
-				}
-				if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-					die(FERRY_EXIT_INTERNAL, "out of memory reading %s", in_name(r->in));
-				log_error("%s: not a ferry stream (invalid msgpack after %" PRIu64 " records)",
-						  in_name(r->in), r->records);
+				stream_fail(r, IN_CHUNK, "a record claims %" PRIu64 " bytes or more, more than a record "
+							"may hold (%d MB): the stream is corrupt", need, FERRY_RECORD_MAX >> 20);
 				return -1;
 			}
-			/* the object is not complete yet */
+			/* a record after another may not take a chunk past its bytes */
+			if (r->chunk_records > 0 && need > CHECK_MAX && r->chunk_bytes + need > FERRY_CHUNK_BYTES)
+			{
+				stream_fail(r, IN_CHUNK, "a record claims %" PRIu64 " bytes or more, more than its chunk "
+							"may hold (%d MB): the stream is corrupt", need, FERRY_CHUNK_BYTES >> 20);
+				return -1;
+			}
 		}
 		bool had_partial = r->pos < r->end;
 
@@ -591,13 +764,42 @@ next_object(ferry_reader *r, msgpack_object *obj, size_t *start)
 				return -1;
 			if (had_partial)
 			{
-				log_error("%s: truncated stream (ends in the middle of a record after %" PRIu64 " records)",
-						  in_name(r->in), r->records);
+				stream_fail(r, IN_CHUNK, "truncated stream (ends in the middle of a record after %"
+							PRIu64 " records)", scanned(r));
 				return -1;
 			}
 			return 0;
 		}
 	}
+}
+
+/* unpack the whole object data[at, at + len) into the reader's zone */
+static bool
+unpack_at(ferry_reader *r, size_t at, size_t len, msgpack_object *o, int where)
+{
+	size_t off = 0;
+
+	msgpack_zone_clear(&r->zone);
+	msgpack_unpack_return ret = msgpack_unpack(r->data + at, len, &off, &r->zone, o);
+
+	if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES)
+		return true;
+	if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+		die(FERRY_EXIT_INTERNAL, "out of memory reading %s", in_name(r->in));
+	stream_fail(r, where, "not a ferry stream (invalid msgpack after %" PRIu64 " records)", scanned(r));
+	return false;
+}
+
+static bool
+is_map_byte(unsigned char c)
+{
+	return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
+}
+
+static bool
+is_array_byte(unsigned char c)
+{
+	return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd;
 }
 
 static bool
@@ -639,26 +841,216 @@ map_get(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
+/* a field of a check record or trailer: an unsigned integer */
+static bool
+get_u64(const msgpack_object *map, const char *key, uint64_t *v)
+{
+	const msgpack_object *o = map_get(map, key);
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return false;
+	*v = o->via.u64;
+	return true;
+}
+
+/* a chunk's check record against what was scanned of it */
+static bool
+check_chunk(ferry_reader *r, const msgpack_object *o)
+{
+	uint64_t number, records, bytes, sum;
+
+	if (!get_u64(o, "chunk", &number) || !get_u64(o, "records", &records) ||
+		!get_u64(o, "bytes", &bytes) || !get_u64(o, "xxh3", &sum))
+	{
+		stream_fail(r, IN_CHUNK, "malformed chunk check: the stream is corrupt");
+		return false;
+	}
+	if (number != r->chunk)
+	{
+		stream_fail(r, IN_CHUNK, "the check of chunk %" PRIu64 " where chunk %" PRIu64
+					" ends: chunks are missing or out of order", number, r->chunk);
+		return false;
+	}
+	if (records != r->chunk_records || bytes != r->chunk_bytes)
+	{
+		stream_fail(r, IN_CHUNK, "chunk size mismatch: its check says %" PRIu64 " records in %" PRIu64
+					" bytes, the chunk has %" PRIu64 " in %" PRIu64 ": the stream is corrupt",
+					records, bytes, r->chunk_records, r->chunk_bytes);
+		return false;
+	}
+	if (r->chunk > 0 && records == 0)
+	{
+		stream_fail(r, IN_CHUNK, "an empty chunk: the stream is corrupt");
+		return false;
+	}
+	if (sum != XXH3_64bits_digest(r->chunk_hash))
+	{
+		stream_fail(r, IN_CHUNK, "checksum mismatch: the stream is corrupt");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_trailer(ferry_reader *r, const msgpack_object *o)
+{
+	const msgpack_object *end = map_get(o, "end");
+	uint64_t rows, rejects, notes, chunks, sum;
+
+	if (!get_u64(o, "rows", &rows) || !get_u64(o, "rejects", &rejects) ||
+		!get_u64(o, "notes", &notes) || !get_u64(o, "chunks", &chunks) ||
+		!get_u64(o, "xxh3", &sum) || end->type != MSGPACK_OBJECT_BOOLEAN || !end->via.boolean)
+	{
+		stream_fail(r, IN_TRAILER, "malformed stream trailer");
+		return false;
+	}
+	if (rows != r->checked_rows || rejects != r->checked_rejects || notes != r->checked_notes)
+	{
+		stream_fail(r, IN_TRAILER, "record count mismatch: the trailer says %" PRIu64 " rows, %" PRIu64
+					" rejects, %" PRIu64 " notes; the stream has %" PRIu64 ", %" PRIu64 ", %" PRIu64,
+					rows, rejects, notes, r->checked_rows, r->checked_rejects, r->checked_notes);
+		return false;
+	}
+	if (chunks != r->chunk - 1)
+	{
+		stream_fail(r, IN_TRAILER, "chunk count mismatch: the trailer says %" PRIu64
+					" chunks, the stream has %" PRIu64, chunks, r->chunk - 1);
+		return false;
+	}
+	if (sum != XXH3_64bits_digest(r->hash))
+	{
+		stream_fail(r, IN_TRAILER, "checksum mismatch: the stream is corrupt");
+		return false;
+	}
+	return true;
+}
+
+/* a new chunk begins at r->pos */
+static void
+chunk_begin(ferry_reader *r)
+{
+	r->chunk_start = r->pos;
+	r->chunk_records = r->chunk_bytes = 0;
+	r->chunk_rows = r->chunk_rejects = r->chunk_notes = 0;
+	XXH3_64bits_reset(r->chunk_hash);
+}
+
+/*
+ * Scan the next chunk to its check record and verify it: 1, its records
+ * are data[r->out, r->out_end); 0: the trailer, verified, and nothing
+ * after it; -1: error (logged).
+ */
+static int
+scan_chunk(ferry_reader *r)
+{
+	msgpack_object o;
+	size_t len;
+
+	r->out = r->out_end = 0;
+	chunk_begin(r);
+	for (;;)
+	{
+		int got = next_raw(r, &len);
+
+		if (got < 0)
+			return -1;
+		if (got == 0)
+		{
+			stream_fail(r, IN_CHUNK, "truncated stream: input ended after %" PRIu64
+						" records without the end-of-stream trailer", scanned(r));
+			return -1;
+		}
+
+		const char *p = r->data + r->pos;
+		unsigned char first = (unsigned char) p[0];
+		enum { ROW, REJECT, NOTE, CHECK, TRAILER } kind;
+
+		if (is_array_byte(first))
+			kind = ROW;
+		else if (is_map_byte(first))
+		{
+			if (!unpack_at(r, r->pos, len, &o, IN_CHUNK))
+				return -1;
+			if (map_get(&o, "reject"))
+				kind = REJECT;
+			else if (map_get(&o, "note"))
+				kind = NOTE;
+			else if (map_get(&o, "chunk"))
+				kind = CHECK;
+			else if (map_get(&o, "end"))
+				kind = TRAILER;
+			else
+				goto unknown;
+		}
+		else
+			goto unknown;
+
+		if (kind == CHECK)
+		{
+			if (!check_chunk(r, &o))
+				return -1;
+			XXH3_64bits_update(r->hash, p, len);
+			r->out = r->chunk_start;
+			r->out_end = r->pos;
+			r->out_chunk = r->chunk;
+			r->out_offset = r->base + r->chunk_start;
+			r->checked_rows += r->chunk_rows;
+			r->checked_rejects += r->chunk_rejects;
+			r->checked_notes += r->chunk_notes;
+			r->chunk++;
+			r->pos += len;
+			return 1;
+		}
+		if (kind == TRAILER)
+		{
+			size_t extra;
+
+			r->trailer_at = r->base + r->pos;
+			if (r->chunk_records > 0)
+			{
+				stream_fail(r, IN_CHUNK, "the last chunk has no check: the stream is cut or corrupt");
+				return -1;
+			}
+			if (!check_trailer(r, &o))
+				return -1;
+			r->pos += len;
+			/* nothing may follow the trailer */
+			got = next_raw(r, &extra);
+			if (got > 0)
+				stream_fail(r, IN_TRAILER, "unexpected data after the end of the stream");
+			return got == 0 ? 0 : -1;
+		}
+		/* a record of the chunk */
+		if (r->chunk_records >= FERRY_CHUNK_RECORDS ||
+			(r->chunk_records > 0 && r->chunk_bytes + len > FERRY_CHUNK_BYTES))
+		{
+			stream_fail(r, IN_CHUNK, "more records than a chunk may hold (%d, or %d MB): "
+						"the stream is corrupt", FERRY_CHUNK_RECORDS, FERRY_CHUNK_BYTES >> 20);
+			return -1;
+		}
+		XXH3_64bits_update(r->chunk_hash, p, len);
+		XXH3_64bits_update(r->hash, p, len);
+		r->chunk_records++;
+		r->chunk_bytes += len;
+		r->chunk_rows += kind == ROW;
+		r->chunk_rejects += kind == REJECT;
+		r->chunk_notes += kind == NOTE;
+		r->pos += len;
+		continue;
+unknown:
+		stream_fail(r, IN_CHUNK, "record %" PRIu64 " is not a row, reject, note, chunk check or trailer",
+					scanned(r) + 1);
+		return -1;
+	}
+}
+
+/* the header's fields, once its check (chunk 0) is verified */
 static bool
 parse_header(ferry_reader *r, const msgpack_object *o)
 {
 	ferry_header *h = &r->header;
 	const msgpack_object *v;
 
-	if (o->type != MSGPACK_OBJECT_MAP || (v = map_get(o, "ferry")) == NULL ||
-		!obj_is_str(v, FERRY_STREAM_FORMAT))
-	{
-		log_error("%s: not a ferry stream (no stream header)", in_name(r->in));
-		return false;
-	}
-	v = map_get(o, "version");
-	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		v->via.u64 != FERRY_STREAM_VERSION)
-	{
-		log_error("%s: unsupported ferry stream version (this program reads version %d)",
-				  in_name(r->in), FERRY_STREAM_VERSION);
-		return false;
-	}
 	h->entity = (v = map_get(o, "entity")) ? obj_strdup(v) : NULL;
 	h->run = (v = map_get(o, "run")) ? obj_strdup(v) : NULL;
 	h->source = (v = map_get(o, "source")) ? obj_strdup(v) : NULL;
@@ -705,16 +1097,22 @@ parse_header(ferry_reader *r, const msgpack_object *o)
 	}
 	return true;
 bad:
-	log_error("%s: malformed ferry stream header", in_name(r->in));
+	stream_fail(r, IN_CHUNK, "malformed ferry stream header");
 	return false;
 }
 
-ferry_reader *
-reader_open(ferry_input *in)
+/*
+ * The header, then its check (chunk 0), then its fields: a header is
+ * believed only once verified.  NULL on error (logged).
+ */
+static ferry_reader *
+reader_start(ferry_input *in)
 {
 	ferry_reader *r = xcalloc(1, sizeof *r);
 	msgpack_object o;
-	size_t start;
+	const msgpack_object *v;
+	size_t hlen, clen;
+	int got;
 
 	r->in = in;
 	r->cap = 2 * READ_CHUNK;
@@ -722,25 +1120,107 @@ reader_open(ferry_input *in)
 	msgpack_zone_init(&r->zone, 64 * 1024);
 	buf_init(&r->strs, 256);
 	r->hash = XXH3_createState();
-	if (r->hash == NULL)
+	r->chunk_hash = XXH3_createState();
+	if (r->hash == NULL || r->chunk_hash == NULL)
 		die(FERRY_EXIT_INTERNAL, "out of memory");
 	XXH3_64bits_reset(r->hash);
 	header_init(&r->header);
+	chunk_begin(r);
 
-	r->want_header = true;
-	int got = next_object(r, &o, &start);
-
-	r->want_header = false;
-	if (got == 0)
-		log_error("%s: empty input (expected a ferry stream)", in_name(in));
-	if (got != 1 || !parse_header(r, &o))
+	/* a header is a map: anything else is not a stream, whatever follows */
+	if (!read_more(r) && !r->eof)
+		goto fail;
+	if (r->end == 0)
 	{
-		reader_free(r);
-		return NULL;
+		log_error("%s: empty input (expected a ferry stream)", in_name(in));
+		goto fail;
 	}
+	if (!is_map_byte((unsigned char) r->data[0]))
+	{
+		stream_fail(r, IN_CHUNK, "not a ferry stream (no stream header)");
+		goto fail;
+	}
+	if ((got = next_raw(r, &hlen)) <= 0 || !unpack_at(r, 0, hlen, &o, IN_CHUNK))
+		goto fail;
+	if ((v = map_get(&o, "ferry")) == NULL || !obj_is_str(v, FERRY_STREAM_FORMAT))
+	{
+		stream_fail(r, IN_CHUNK, "not a ferry stream (no stream header)");
+		goto fail;
+	}
+	v = map_get(&o, "version");
+	if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 == 1)
+	{
+		stream_fail(r, IN_CHUNK, "a version 1 stream, without the chunk checksums this program "
+					"needs (it reads version %d): write it again with this ferry", FERRY_STREAM_VERSION);
+		goto fail;
+	}
+	if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != FERRY_STREAM_VERSION)
+	{
+		stream_fail(r, IN_CHUNK, "unsupported ferry stream version (this program reads version %d)",
+					FERRY_STREAM_VERSION);
+		goto fail;
+	}
+	XXH3_64bits_update(r->chunk_hash, r->data, hlen);
+	XXH3_64bits_update(r->hash, r->data, hlen);
+	r->chunk_bytes = hlen;
+	r->pos = hlen;
+
+	/* chunk 0: the header's check (the header stays in data[0, hlen): chunk_start is 0) */
+	got = next_raw(r, &clen);
+	if (got == 0)
+		stream_fail(r, IN_CHUNK, "truncated stream: input ended after the header, before its check");
+	if (got <= 0)
+		goto fail;
+	if (!is_map_byte((unsigned char) r->data[r->pos]))
+	{
+		stream_fail(r, IN_CHUNK, "the header is not followed by its check (chunk 0): the stream is corrupt");
+		goto fail;
+	}
+	if (!unpack_at(r, r->pos, clen, &o, IN_CHUNK))
+		goto fail;
+	if (map_get(&o, "chunk") == NULL)
+	{
+		stream_fail(r, IN_CHUNK, "the header is not followed by its check (chunk 0): the stream is corrupt");
+		goto fail;
+	}
+	if (!check_chunk(r, &o))
+		goto fail;
+	XXH3_64bits_update(r->hash, r->data + r->pos, clen);
+	if (!unpack_at(r, 0, hlen, &o, IN_CHUNK) || !parse_header(r, &o))
+		goto fail;
+	r->pos += clen;
+	r->chunk = 1;
+	chunk_begin(r);
 	r->valcap = r->header.ncols > 0 ? r->header.ncols : 1;
 	r->vals = xcalloc((size_t) r->valcap, sizeof *r->vals);
 	return r;
+fail:
+	reader_free(r);
+	return NULL;
+}
+
+ferry_reader *
+reader_open(ferry_input *in)
+{
+	if (in_rewindable(in))
+	{
+		/* a file: verified whole before any record is handed out */
+		uint64_t bytes_in = io_bytes_in;
+		ferry_reader *check = reader_start(in);
+		ferry_record rec;
+		int got;
+
+		if (check == NULL)
+			return NULL;
+		while ((got = reader_next(check, &rec)) == 1)
+			;
+		reader_free(check);
+		/* the bytes of the stream are counted once */
+		io_bytes_in = bytes_in;
+		if (got < 0 || !in_rewind(in))
+			return NULL;
+	}
+	return reader_start(in);
 }
 
 const ferry_header *
@@ -836,8 +1316,8 @@ to_values(ferry_reader *r, const msgpack_object *arr, ferry_record *rec)
 	for (uint32_t i = 0; i < n; i++)
 		if (!to_value(&arr->via.array.ptr[i], &r->vals[i]))
 		{
-			log_error("%s: record %" PRIu64 ": value %u has a type ferry streams do not use",
-					  in_name(r->in), r->records, i + 1);
+			stream_fail(r, IN_HANDED, "record %" PRIu64 ": value %u has a type ferry streams do not use",
+						r->records, i + 1);
 			return false;
 		}
 	rec->vals = r->vals;
@@ -870,67 +1350,30 @@ event_strings(ferry_reader *r, const msgpack_object *o, const char *kind, ferry_
 	rec->key = present[3] ? r->strs.data + offs[3] : NULL;
 }
 
-static bool
-check_trailer(ferry_reader *r, const msgpack_object *o)
-{
-	const msgpack_object *rows = map_get(o, "rows");
-	const msgpack_object *rejects = map_get(o, "rejects");
-	const msgpack_object *notes = map_get(o, "notes");
-	const msgpack_object *sum = map_get(o, "xxh3");
-
-	if (!rows || !rejects || !notes || !sum ||
-		rows->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		rejects->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		notes->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		sum->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-	{
-		log_error("%s: malformed stream trailer", in_name(r->in));
-		return false;
-	}
-	if (rows->via.u64 != r->rows || rejects->via.u64 != r->rejects || notes->via.u64 != r->notes)
-	{
-		log_error("%s: record count mismatch: the trailer says %" PRIu64 " rows, %" PRIu64
-				  " rejects, %" PRIu64 " notes; the stream has %" PRIu64 ", %" PRIu64 ", %" PRIu64,
-				  in_name(r->in), rows->via.u64, rejects->via.u64, notes->via.u64,
-				  r->rows, r->rejects, r->notes);
-		return false;
-	}
-	if (sum->via.u64 != XXH3_64bits_digest(r->hash))
-	{
-		log_error("%s: checksum mismatch: the stream is corrupt", in_name(r->in));
-		return false;
-	}
-	return true;
-}
-
-int
-reader_next(ferry_reader *r, ferry_record *rec)
+/* the next record of the verified chunk being handed out */
+static int
+hand_out(ferry_reader *r, ferry_record *rec)
 {
 	msgpack_object o;
-	size_t start;
+	size_t len = 0;
+	uint64_t need;
+	const msgpack_object *v;
 
-	if (r->ended)
-		return 0;
-	int got = next_object(r, &o, &start);
-
-	if (got < 0)
+	/* scanned whole already */
+	if (object_length((const unsigned char *) r->data + r->out, r->out_end - r->out, &len, &need) != 1)
+		die(FERRY_EXIT_INTERNAL, "%s: a verified record is no longer whole", in_name(r->in));
+	if (!unpack_at(r, r->out, len, &o, IN_HANDED))
 		return -1;
-	if (got == 0)
-	{
-		log_error("%s: truncated stream: input ended after %" PRIu64
-				  " records without the end-of-stream trailer", in_name(r->in), r->records);
-		return -1;
-	}
+	r->out += len;
+	r->records++;
 	if (o.type == MSGPACK_OBJECT_ARRAY)
 	{
-		r->records++;
-		XXH3_64bits_update(r->hash, r->data + start, r->pos - start);
 		if (!to_values(r, &o, rec))
 			return -1;
 		if (rec->nvals != r->header.ncols)
 		{
-			log_error("%s: record %" PRIu64 " has %d values, the header has %d columns",
-					  in_name(r->in), r->records, rec->nvals, r->header.ncols);
+			stream_fail(r, IN_HANDED, "record %" PRIu64 " has %d values, the header has %d columns",
+						r->records, rec->nvals, r->header.ncols);
 			return -1;
 		}
 		rec->type = FR_ROW;
@@ -938,60 +1381,60 @@ reader_next(ferry_reader *r, ferry_record *rec)
 		r->rows++;
 		return 1;
 	}
-	if (o.type == MSGPACK_OBJECT_MAP)
+	if (map_get(&o, "reject"))
 	{
-		const msgpack_object *v;
+		rec->type = FR_REJECT;
+		event_strings(r, &o, "reject", rec);
+		rec->vals = NULL;
+		rec->nvals = 0;
+		if ((v = map_get(&o, "row")) != NULL && v->type == MSGPACK_OBJECT_ARRAY &&
+			!to_values(r, v, rec))
+			return -1;
+		r->rejects++;
+		return 1;
+	}
+	rec->type = FR_NOTE;
+	event_strings(r, &o, "note", rec);
+	rec->vals = NULL;
+	rec->nvals = 0;
+	r->notes++;
+	return 1;
+}
 
-		if (map_get(&o, "end"))
+int
+reader_next(ferry_reader *r, ferry_record *rec)
+{
+	if (r->failed)
+		return -1;
+	if (r->ended)
+		return 0;
+	while (r->out >= r->out_end)
+	{
+		int got = scan_chunk(r);
+
+		if (got < 0)
 		{
-			if (!check_trailer(r, &o))
-				return -1;
-			/* nothing may follow the trailer */
-			msgpack_object extra;
-			size_t s2;
-			int more = next_object(r, &extra, &s2);
-
-			if (more != 0)
-			{
-				if (more > 0)
-					log_error("%s: unexpected data after the end of the stream", in_name(r->in));
-				return -1;
-			}
+			r->failed = true;
+			return -1;
+		}
+		if (got == 0)
+		{
 			r->ended = true;
 			return 0;
 		}
-		r->records++;
-		XXH3_64bits_update(r->hash, r->data + start, r->pos - start);
-		if (map_get(&o, "reject"))
-		{
-			rec->type = FR_REJECT;
-			event_strings(r, &o, "reject", rec);
-			rec->vals = NULL;
-			rec->nvals = 0;
-			if ((v = map_get(&o, "row")) != NULL && v->type == MSGPACK_OBJECT_ARRAY &&
-				!to_values(r, v, rec))
-				return -1;
-			r->rejects++;
-			return 1;
-		}
-		if (map_get(&o, "note"))
-		{
-			rec->type = FR_NOTE;
-			event_strings(r, &o, "note", rec);
-			rec->vals = NULL;
-			rec->nvals = 0;
-			r->notes++;
-			return 1;
-		}
 	}
-	log_error("%s: record %" PRIu64 " is not a row, reject, note or trailer",
-			  in_name(r->in), r->records + 1);
-	return -1;
+	if (hand_out(r, rec) < 0)
+	{
+		r->failed = true;
+		return -1;
+	}
+	return 1;
 }
 
 uint64_t reader_rows(const ferry_reader *r) { return r->rows; }
 uint64_t reader_rejects(const ferry_reader *r) { return r->rejects; }
 uint64_t reader_notes(const ferry_reader *r) { return r->notes; }
+uint64_t reader_chunks(const ferry_reader *r) { return r->out_chunk; }
 
 void
 reader_free(ferry_reader *r)
@@ -1003,6 +1446,7 @@ reader_free(ferry_reader *r)
 	buf_free(&r->strs);
 	msgpack_zone_destroy(&r->zone);
 	XXH3_freeState(r->hash);
+	XXH3_freeState(r->chunk_hash);
 	header_free(&r->header);
 	free(r);
 }

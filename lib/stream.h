@@ -2,19 +2,26 @@
  * stream.h: the ferry record stream (see man/ferry-stream.5).
  *
  * A stream is a sequence of msgpack objects:
- *   header    map  {"ferry":"stream","version":1,"entity":..,"run":..,
+ *   header    map  {"ferry":"stream","version":2,"entity":..,"run":..,
  *                   "source":..,"columns":[[name,type],..], optional
  *                   "keyspace","key":[cols],"uuid":col,"order":"key"|"tree"|"none",
  *                   "skip":[cols]: columns carried for the stages, not loaded}
+ *   chunk 0   map  {"chunk":0,"records":0,"bytes":B,"xxh3":u64}: the header's check
+ *   then chunks: 1 to FERRY_CHUNK_RECORDS records, each closed by
+ *             map  {"chunk":N,"records":n,"bytes":B,"xxh3":u64}
+ *             (XXH3-64 of the chunk's record bytes), where a record is
  *   row       array of one value per column
  *   reject    map  {"reject":reason,"detail":..,"stage":..,"key":..,"row":[..]}
  *             a row set aside (never loaded), with why
  *   note      map  {"note":reason,"detail":..,"stage":..,"key":..}
  *             an anomaly about a row that is loaded as a documented policy says
- *   trailer   map  {"end":true,"rows":N,"rejects":N,"notes":N,"xxh3":u64}
- * The checksum (XXH3-64) covers the bytes of every record between header
- * and trailer.  A reader that reaches end of input before a valid trailer,
- * or finds bytes after it, fails: a truncated stream is never taken as whole.
+ *   trailer   map  {"end":true,"rows":N,"rejects":N,"notes":N,"chunks":C,"xxh3":u64}
+ *             (XXH3-64 of every byte before it)
+ * The reader hands out a record only once its whole chunk is read and its
+ * checksum verified, so a consumer never acts on a corrupt record: a load
+ * that commits as it reads commits only verified rows.  A reader that
+ * reaches end of input before a valid trailer, or finds bytes after it,
+ * fails: a truncated stream is never taken as whole.
  */
 #ifndef FERRY_STREAM_H
 #define FERRY_STREAM_H
@@ -26,7 +33,19 @@
 #include "value.h"
 
 #define FERRY_STREAM_FORMAT "stream"
-#define FERRY_STREAM_VERSION 1
+#define FERRY_STREAM_VERSION 2
+
+/*
+ * A writer closes a chunk at FERRY_CHUNK_RECORDS records, and before a
+ * record that would take it past FERRY_CHUNK_BYTES (a larger record makes
+ * a chunk of its own), so that a reader holds at most one chunk (about
+ * 1 MB) and a load batch (500 rows at least) never waits long for one.  A
+ * record is at most FERRY_RECORD_MAX bytes: a length claiming more is
+ * corrupt, refused before the reader buffers it.
+ */
+#define FERRY_CHUNK_RECORDS 500
+#define FERRY_CHUNK_BYTES (1 << 20)
+#define FERRY_RECORD_MAX (64 << 20)
 
 typedef struct ferry_column
 {
@@ -67,6 +86,8 @@ bool header_is_skip(const ferry_header *h, const char *name);
 typedef struct ferry_writer ferry_writer;
 
 ferry_writer *writer_new(ferry_output *out);
+/* smaller chunks than the format's bounds (tests); 0 keeps a bound */
+void writer_chunk_limits(ferry_writer *w, int records, size_t bytes);
 bool writer_header(ferry_writer *w, const ferry_header *h);
 bool writer_row(ferry_writer *w, const ferry_value *vals, int n);
 /* key may be NULL; row may be NULL (n = 0) */
@@ -106,7 +127,13 @@ typedef struct ferry_record
 
 typedef struct ferry_reader ferry_reader;
 
-/* reads and checks the header; NULL on error (logged) */
+/*
+ * Reads and checks the header (and its chunk-0 check); NULL on error
+ * (logged).  An input that can be read again (a regular file: a spool
+ * file) is first read through to its trailer, every chunk verified, and
+ * rewound: a damaged file is refused here, before any record is handed
+ * out.  A pipe is verified chunk by chunk as it is read.
+ */
 ferry_reader *reader_open(ferry_input *in);
 const ferry_header *reader_header(const ferry_reader *r);
 /*
@@ -117,14 +144,18 @@ const ferry_header *reader_header(const ferry_reader *r);
  */
 bool reader_expect(const ferry_reader *r, const char *entity, const char *run);
 /*
- * 1: a record in *rec (valid until the next call)
- * 0: the end, trailer read and verified (count and checksum)
- * -1: bad stream (logged: truncated, garbage, checksum mismatch ...)
+ * 1: a record in *rec (valid until the next call), from a chunk whose
+ *    checksum has been verified
+ * 0: the end, trailer read and verified (counts and checksum)
+ * -1: bad stream (logged in one line naming the input, the chunk and the
+ *    byte where it starts: truncated, garbage, checksum mismatch ...);
+ *    every later call returns -1 too
  */
 int reader_next(ferry_reader *r, ferry_record *rec);
 uint64_t reader_rows(const ferry_reader *r);
 uint64_t reader_rejects(const ferry_reader *r);
 uint64_t reader_notes(const ferry_reader *r);
+uint64_t reader_chunks(const ferry_reader *r);    /* chunks of records verified */
 void reader_free(ferry_reader *r);    /* does not close the input */
 
 #endif

@@ -342,6 +342,10 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 		expected = (uint64_t) expected > skip ? expected - (int64_t) skip : 0;
 	progress_start(spec->entity ? spec->entity : spec->target, expected);
 
+	/*
+	 * The reader hands out only records of chunks it has verified (a spool
+	 * file, all of them before the first): a batch commits no damaged row.
+	 */
 	while ((got = reader_next(r, &rec)) == 1)
 	{
 		if (stats->skipped < skip)

@@ -2,7 +2,7 @@
  * ferry-plan: write, check and read migration plans (man/ferry-plan.1).
  *
  *   ferry-plan generate [--source CONNINFO] [--target CONNINFO] [-o FILE] ...
- *   ferry-plan check FILE
+ *   ferry-plan check FILE [--live | --source CONNINFO --target CONNINFO]
  *   ferry-plan order FILE [--levels]
  *   ferry-plan get FILE ENTITY FIELD
  *   ferry-plan list FILE [--source]
@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "catalog.h"
 #include "cli.h"
+#include "coverage.h"
 #include "exitcode.h"
 #include "generate.h"
 #include "io.h"
@@ -58,13 +59,18 @@ usage(int code)
 			"  -o, --output FILE            write the plan to FILE (atomically) instead of stdout\n"
 			"  check FILE                   list every problem (TODOs left, unknown entities, cycles);\n"
 			"                               exit 0 only when the plan can run\n"
+			"      --source CONNINFO        and against the live databases (preflight): every extract\n"
+			"      --target CONNINFO        query prepared on the source (no row read), its columns and\n"
+			"                               types against the destination's, coverage (man 5 ferry-plan);\n"
+			"                               one not given: $FERRY_SOURCE / $FERRY_TARGET, else PG*\n"
+			"      --live                   the same with $FERRY_SOURCE and $FERRY_TARGET\n"
 			"  order FILE [--levels]        migrated entities in load order, one per line, with the\n"
 			"                               fix-up steps of deferred columns as ENTITY:COLUMN lines;\n"
 			"                               --levels prefixes each line with its level (lines of one\n"
 			"                               level do not depend on each other)\n"
 			"  get FILE ENTITY FIELD        print one field of an entity: name source target keyspace\n"
-			"                               key uuid drop refs ref check defer tree poly depends\n"
-			"                               incremental conflict extract todo line migrated;\n"
+			"                               key uuid drop refs ref check defer forward tree poly\n"
+			"                               depends incremental conflict extract todo line migrated;\n"
 			"                               ENTITY \"-\": namespace, todo\n"
 			"  list FILE [--source]         every entity: NAME TARGET (\"-\" when not migrated)\n"
 			"                               [SOURCE] (the source table, \"-\" when none)\n"
@@ -245,11 +251,18 @@ cmd_generate(int argc, char **argv)
 	else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0)
 		die(FERRY_EXIT_IO, "cannot write the plan: %s", strerror(errno));
 
-	log_result("%d entities: %d migrated (%d without a source table), %d not migrated, "
-			   "%d cycle%s broken with defer, %d TODO%s%s", st.entities, st.migrated, st.skeletons,
-			   st.not_migrated, st.deferred, st.deferred == 1 ? "" : "s", st.todos,
-			   st.todos == 1 ? "" : "s",
-			   st.todos ? " (ferry-plan check lists them)" : "");
+	{
+		char forwarded[64] = "";
+
+		/* "M with forward" only when there are: the line is otherwise as it was */
+		if (st.forwarded)
+			snprintf(forwarded, sizeof forwarded, ", %d with forward", st.forwarded);
+		log_result("%d entities: %d migrated (%d without a source table), %d not migrated, "
+				   "%d cycle%s broken with defer%s, %d TODO%s%s", st.entities, st.migrated,
+				   st.skeletons, st.not_migrated, st.deferred, st.deferred == 1 ? "" : "s",
+				   forwarded, st.todos, st.todos == 1 ? "" : "s",
+				   st.todos ? " (ferry-plan check lists them)" : "");
+	}
 	buf_free(&out);
 	free(sdesc);
 	free(tdesc);
@@ -276,26 +289,131 @@ load_or_die(const char *path)
 	return p;
 }
 
+/*
+ * Preflight: the plan against the live databases (lib/coverage.c), every
+ * problem on its own line; the source is only read (queries prepared in a
+ * read-only transaction), the target only asked.  Returns the number of
+ * problems, or -1 when a database could not be read (exit code in *code).
+ */
+static int
+check_live(const plan *p, const char *path, const char *source, const char *target, int *code)
+{
+	PGconn *sconn, *tconn;
+	catalog scat, tcat;
+	cov_findings fs = {0};
+	cov_sides sides;
+	int n;
+
+	if ((sconn = pg_connect(source, "source", "ferry-plan")) == NULL)
+	{
+		*code = FERRY_EXIT_SOURCE;
+		return -1;
+	}
+	if ((tconn = pg_connect(target, "target", "ferry-plan")) == NULL)
+	{
+		PQfinish(sconn);
+		*code = FERRY_EXIT_TARGET;
+		return -1;
+	}
+	if (!catalog_read(sconn, 0, NULL, false, &scat))
+	{
+		log_error("cannot read the source catalog");
+		*code = FERRY_EXIT_SOURCE;
+		return -1;
+	}
+	if (!catalog_read(tconn, 0, NULL, false, &tcat))
+	{
+		log_error("cannot read the target catalog");
+		*code = FERRY_EXIT_TARGET;
+		return -1;
+	}
+	sides.scat = &scat;
+	sides.tcat = &tcat;
+	sides.src = sconn;
+	sides.dst = tconn;
+	if (!coverage_plan(p, &sides, &fs))
+	{
+		*code = PQstatus(sconn) != CONNECTION_OK ? FERRY_EXIT_SOURCE : FERRY_EXIT_TARGET;
+		return -1;
+	}
+	for (int i = 0; i < fs.n; i++)
+	{
+		buf line;
+
+		buf_init(&line, 256);
+		coverage_line(&line, path, &fs.v[i]);
+		log_error("%s", buf_cstr(&line));
+		buf_free(&line);
+	}
+	n = fs.n;
+	coverage_free(&fs);
+	catalog_free(&scat);
+	catalog_free(&tcat);
+	PQfinish(sconn);
+	PQfinish(tconn);
+	return n;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
+	static const char *use = "usage: ferry-plan check FILE [--live | --source CONNINFO --target CONNINFO]";
+	const char *path = NULL, *source = NULL, *target = NULL;
+	bool live = false;
 	plan *p;
 	int problems, migrated = 0;
 
-	if (argc != 2)
-		die(FERRY_EXIT_USAGE, "usage: ferry-plan check FILE");
-	p = load_or_die(argv[1]);
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--live") == 0)
+			live = true;
+		else if ((strcmp(argv[i], "--source") == 0 || strcmp(argv[i], "--target") == 0) &&
+				 i + 1 < argc)
+		{
+			*(argv[i][2] == 's' ? &source : &target) = argv[i + 1];
+			live = true;
+			i++;
+		}
+		else if (strncmp(argv[i], "--source=", 9) == 0)
+			source = argv[i] + 9, live = true;
+		else if (strncmp(argv[i], "--target=", 9) == 0)
+			target = argv[i] + 9, live = true;
+		else if (path == NULL && argv[i][0] != '-')
+			path = argv[i];
+		else
+			die(FERRY_EXIT_USAGE, "%s", use);
+	}
+	if (path == NULL)
+		die(FERRY_EXIT_USAGE, "%s", use);
+	/* live: a connection not given is $FERRY_SOURCE / $FERRY_TARGET, else the PG* variables */
+	if (live && source == NULL)
+		source = getenv("FERRY_SOURCE");
+	if (live && target == NULL)
+		target = getenv("FERRY_TARGET");
+	p = load_or_die(path);
 	problems = plan_validate(p);
 	for (int i = 0; i < p->nentities; i++)
 		migrated += p->entities[i].target != NULL;
+	if (live)
+	{
+		int code = FERRY_EXIT_OK, found = check_live(p, path, source, target, &code);
+
+		if (found < 0)
+		{
+			plan_free(p);
+			return code;
+		}
+		problems += found;
+	}
 	if (problems)
 	{
-		log_error("%s: %d problem%s: the plan cannot run yet", argv[1], problems,
-				  problems == 1 ? "" : "s");
+		log_error("%s: %d problem%s: the plan cannot run %s", path, problems,
+				  problems == 1 ? "" : "s", live ? "on these databases" : "yet");
 		plan_free(p);
 		return FERRY_EXIT_USAGE;
 	}
-	log_result("%s: ok, %d entities (%d migrated)", argv[1], p->nentities, migrated);
+	log_result("%s: ok, %d entities (%d migrated)%s", path, p->nentities, migrated,
+			   live ? ", every query prepared on the source and every column accounted for" : "");
 	plan_free(p);
 	return FERRY_EXIT_OK;
 }
@@ -431,8 +549,7 @@ print_refs(const plan_entity *e, int kind)
 			printf("%s %s %s\n", ref->column, ref->entity,
 				   ref->on_missing == MISSING_NULL ? "null" : "reject");
 		else
-			printf("%s %s %s %s\n", ref->column, ref->entity,
-				   ref->kind == REF_UUID ? "ref" : ref->kind == REF_CHECK ? "check" : "defer",
+			printf("%s %s %s %s\n", ref->column, ref->entity, plan_ref_kind_name(ref->kind),
 				   ref->kind == REF_DEFER ? "-" : ref->on_missing == MISSING_NULL ? "null" : "reject");
 	}
 }
@@ -500,6 +617,8 @@ cmd_get(int argc, char **argv)
 		print_refs(e, REF_CHECK);
 	else if (strcmp(f, "defer") == 0)
 		print_refs(e, REF_DEFER);
+	else if (strcmp(f, "forward") == 0)
+		print_refs(e, REF_FORWARD);
 	else if (strcmp(f, "tree") == 0)
 	{
 		if (e->tree)

@@ -23,6 +23,7 @@
 #include "counts.h"
 #include "exitcode.h"
 #include "io.h"
+#include "linkcheck.h"
 #include "log.h"
 #include "pgconn.h"
 #include "plan.h"
@@ -49,7 +50,8 @@ enum
 	OPT_MAX_LISTED,
 	OPT_FANOUT,
 	OPT_LEAF,
-	OPT_NO_REFS
+	OPT_NO_REFS,
+	OPT_NO_COVERAGE
 };
 
 static void
@@ -82,6 +84,8 @@ usage(int code)
 			"      --segments N          checksum: ranges per split (default 16)\n"
 			"      --leaf N              checksum: rows per side compared one by one (default 128)\n"
 			"      --no-refs             do not check foreign keys\n"
+			"      --no-coverage         do not check what the plan may have missed (legacy keys,\n"
+			"                            columns left over on both sides, columns NULL in every row)\n"
 			"      --tree / --no-tree    the tree checks (default: for an entity with a tree)\n\n%s",
 			CLI_COMMON_USAGE);
 	exit(code);
@@ -149,6 +153,7 @@ typedef struct opts
 	bool checksum;
 	bool fixup;
 	bool refs;
+	bool coverage;
 	double min_success;
 	int show;
 	int max_listed;
@@ -179,6 +184,7 @@ parse(int argc, char **argv, opts *o, cli_common *common)
 		{"segments", required_argument, NULL, OPT_FANOUT},
 		{"leaf", required_argument, NULL, OPT_LEAF},
 		{"no-refs", no_argument, NULL, OPT_NO_REFS},
+		{"no-coverage", no_argument, NULL, OPT_NO_COVERAGE},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -189,6 +195,7 @@ parse(int argc, char **argv, opts *o, cli_common *common)
 	o->target = getenv("FERRY_TARGET");
 	o->tree = -1;
 	o->refs = true;
+	o->coverage = true;
 	o->min_success = 0;
 	o->show = 20;
 	o->max_listed = 1000;
@@ -217,6 +224,7 @@ parse(int argc, char **argv, opts *o, cli_common *common)
 			case OPT_FANOUT: o->fanout = (int) cli_int("--segments", optarg); break;
 			case OPT_LEAF: o->leaf = (int) cli_int("--leaf", optarg); break;
 			case OPT_NO_REFS: o->refs = false; break;
+			case OPT_NO_COVERAGE: o->coverage = false; break;
 			default:
 				if (!cli_common_option(common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -306,6 +314,7 @@ main(int argc, char **argv)
 			die(FERRY_EXIT_USAGE, "%s: entity \"%s\" has no tree directive", o.plan_file, o.entity);
 	}
 	bool tree = e && e->tree && o.tree != 0 && !o.fixup;
+	bool coverage = e && o.coverage && !o.fixup;
 
 	memset(&c, 0, sizeof c);
 	c.p = p;
@@ -313,8 +322,8 @@ main(int argc, char **argv)
 	c.leaf = o.leaf;
 	c.max_listed = o.max_listed;
 	c.refs = o.refs;
-	/* row mode needs the source only for the tree checks */
-	if (!o.rows || tree)
+	/* row mode needs the source only for the tree and coverage checks */
+	if (!o.rows || tree || coverage)
 	{
 		if ((c.src = pg_connect(o.source, "source", "ferry-verify")) == NULL)
 			exit(FERRY_EXIT_SOURCE);
@@ -350,6 +359,8 @@ main(int argc, char **argv)
 		code = FERRY_EXIT_TARGET;
 	if (code == FERRY_EXIT_OK && c.snapshot)
 		r.source_when = "snapshot";
+	if (code == FERRY_EXIT_OK && coverage)
+		code = verify_coverage(&c, e, &r);
 	if (code == FERRY_EXIT_OK && tree)
 	{
 		int tcode;
@@ -360,6 +371,8 @@ main(int argc, char **argv)
 		if (tcode != FERRY_EXIT_OK && tcode != FERRY_EXIT_VERIFY)
 			code = tcode;
 	}
+	if (code == FERRY_EXIT_OK && e && e->links && !o.fixup)
+		code = verify_links(c.dst, e, c.books, &r);
 	if (code == FERRY_EXIT_OK)
 	{
 		bool clean = result_clean(&r);

@@ -78,6 +78,10 @@ report_print(FILE *f, const vresult *r, int show)
 	if (all > show && r->ndiffs > 0)
 		fprintf(f, "%s:   ... %lld differences in all%s\n", e, all,
 				show < r->ndiffs ? " (the JSON report lists more: --report FILE)" : "");
+	/* failed checks (the tree checks print their own lines as they go) */
+	for (int i = 0; i < r->nchecks; i++)
+		if (!r->checks[i].ok && strncmp(r->checks[i].name, "tree ", 5) != 0)
+			fprintf(f, "%s:   %s: FAILED, %s\n", e, r->checks[i].name, r->checks[i].detail);
 	/* the columns not compared, with -v */
 	for (int i = 0; i < r->nnotes; i++)
 		if (log_get_level() >= LOG_PROGRESS || strncmp(r->notes[i], "not compared", 12) != 0)

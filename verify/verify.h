@@ -18,6 +18,8 @@
  *   result.c    counts, differences, success rate (pure)
  *   report.c    terminal summary and JSON report
  *   tree.c      the tree checks (tree.h)
+ *   linkcheck.c the cycles of a link entity (linkcheck.h)
+ *   coverage.c  what the plan missed: legacy keys, columns left over, all-NULL columns
  */
 #ifndef FERRY_VERIFY_H
 #define FERRY_VERIFY_H
@@ -216,6 +218,12 @@ int verify_checksum(vctx *c, const plan_entity *e, vresult *r);
 int verify_refs(vctx *c, const ventity *v, vresult *r);
 /* ferry.entity_runs counts of the run, into r (when known) */
 bool run_counts(vctx *c, const char *entity, vresult *r);
+/*
+ * What the plan missed (coverage.c): checks "legacy key", "coverage" and
+ * "all NULL" into r, each finding failing the verdict.  Needs c->src.
+ * Returns an exit code.
+ */
+int verify_coverage(vctx *c, const plan_entity *e, vresult *r);
 
 /* ---- the expected rows (expect.c) ---- */
 

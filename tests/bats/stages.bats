@@ -341,7 +341,7 @@ office_ids() {
 	jq -e . "$d/office.jsonl" >/dev/null
 	# line 1: the header
 	run jq -c -s '.[0] | [.ferry, .version, .source, .keyspace, .order, .key, .columns[0], .columns[5]]' "$d/office.jsonl"
-	[ "$output" = '["stream",1,"dispatch_office","dispatch_office","key",["id"],["id","integer"],["is_active","character(1)"]]' ]
+	[ "$output" = '["stream",2,"dispatch_office","dispatch_office","key",["id"],["id","integer"],["is_active","character(1)"]]' ]
 	# rows: objects keyed by column, in key order, with their values
 	run jq -c -s '.[1] | [.id, .name, .is_active, .billing_address_id, .created_at]' "$d/office.jsonl"
 	[ "$output" = "$(q1 -d st_demo_src -c "SELECT json_build_array(id, name, is_active, billing_address_id, created_at::text)
@@ -483,12 +483,8 @@ EOF
 	q -d st_demo_src -c "CREATE TABLE IF NOT EXISTS snap_t (id int PRIMARY KEY); TRUNCATE snap_t;
 		INSERT INTO snap_t SELECT generate_series(1, 5)"
 	ferry-extract --source dbname=st_demo_src --export-snapshot "$d/snap" 3>&- &
-	local pid=$! i
-	for i in $(seq 100); do
-		[ -s "$d/snap" ] && break
-		sleep 0.1
-	done
-	[ -s "$d/snap" ]
+	local pid=$!
+	wait_until 120 test -s "$d/snap"
 	local snap
 	snap=$(cut -f1 "$d/snap")
 	q -d st_demo_src -c "INSERT INTO snap_t SELECT generate_series(6, 10)"

@@ -5,19 +5,22 @@
  * by tests/bats/fuzz.bats; the seeds are in tests/fuzz/corpus/stream.
  *
  * The bytes are one input file: a plain stream, a zstd spool, or garbage.
- * Each input is read to its end (header, rows, rejects, notes, trailer)
- * the way every stage reads, through in_open() + reader_open() +
- * reader_next(), in up to three ways that must agree:
+ * Each input is read to its end (header, chunks of rows, rejects and
+ * notes, trailer) the way every stage reads, through in_open() +
+ * reader_open() + reader_next(), in up to three ways that must agree:
  *
  *   file     the bytes in a memfd, opened by path (/proc/self/fd/N) as a
- *            spool file is;
- *   pieces   the same file on standard input (in_open(NULL)), where every
- *            read() returns only a few bytes, as from a pipe that delivers
- *            a little at a time: objects, lengths, the zstd magic and zstd
- *            blocks arrive split anywhere (sizes from a sequence seeded by
- *            the input, so a run is reproducible).  The short reads come
- *            from __wrap_read() below: the program is linked with
- *            -Wl,--wrap=read, so lib/io.c's read() calls come here first;
+ *            spool file is: a regular file, read through and verified
+ *            whole before the first record is handed out;
+ *   pieces   the same bytes on standard input (in_open(NULL)) from a pipe
+ *            (a memfd when they do not fit in one), verified chunk by
+ *            chunk, where every read() returns only a few bytes, as from
+ *            a pipe that delivers a little at a time: objects, lengths,
+ *            chunk checks, the zstd magic and zstd blocks arrive split
+ *            anywhere (sizes from a sequence seeded by the input, so a run
+ *            is reproducible).  The short reads come from __wrap_read()
+ *            below: the program is linked with -Wl,--wrap=read, so
+ *            lib/io.c's read() calls come here first;
  *   zstd     input not already zstd, compressed and read in pieces, so
  *            that every mutation of a plain stream also goes through the
  *            zstd spool path of in_read().
@@ -27,19 +30,24 @@
  * and every refill path, and runs are not spent on clearing megabytes.
  *
  * Besides the sanitizers, it checks what the format promises
- * (ferry-stream(5)): the readings give the same result, counts and
- * records (a corrupt zstd frame need only be refused by both: where the
- * error shows depends on how its bytes arrive); a whole stream's proper
- * prefixes (plain and zstd) and the stream with a byte appended are
- * refused; every value prints as valid JSON (ferry-cat) and goes through
- * COPY TEXT and back to an equal value (ferry-load, ferry-extract).  A
- * broken promise aborts with a message.
+ * (ferry-stream(5)): a whole stream reads the same all ways (result,
+ * counts and records); a refused one is refused all ways (a file before
+ * any record, a pipe after the records of its verified chunks, so their
+ * counts may differ); a whole stream's proper prefixes (plain and zstd)
+ * and the stream with a byte appended are refused; a whole stream with
+ * one byte changed, read through a pipe, hands out only records equal to
+ * the original's, in order (no record of a damaged chunk); every value
+ * prints as valid JSON (ferry-cat) and goes through COPY TEXT and back to
+ * an equal value (ferry-load, ferry-extract).  A broken promise aborts
+ * with a message.
  *
  * Seeds: whole-* were written by ferry-extract and ferry-transform from a
  * small table of every type (a comment tree with orphans and parent
  * cycles: rows, rejects and notes; plain and zstd; a header with key,
- * skip and uuid); bad-* are them cut, corrupted or extended; crash-* are
- * inputs that found bugs, kept so that they stay fixed.
+ * skip and uuid), and rewritten as version 2 streams when chunks came
+ * (whole-*-chunks: chunks of 3 records); bad-* are them cut, corrupted,
+ * reordered or extended, and a version 1 stream; crash-* are inputs that
+ * found bugs, kept so that they stay fixed.
  *
  * Errors: the reader reports a bad stream by returning NULL or -1 after
  * logging it (nothing exits); die() is left only for out of memory and a
@@ -81,6 +89,17 @@ typedef struct outcome
 	uint64_t notes;
 	uint64_t digest;        /* of the header and every record read */
 } outcome;
+
+/*
+ * The digest after the header and after each record of a reading, kept
+ * when trace_keep is set; a reading with trace_expect set fails as soon
+ * as its digest leaves the expected one (a record that differs).
+ */
+static uint64_t *trace;
+static size_t trace_len, trace_cap;
+static bool trace_keep;
+static const uint64_t *trace_expect;
+static size_t trace_expect_len;
 
 static int memfd = -1;
 static int saved_stdin = -1;
@@ -252,6 +271,23 @@ check_header(outcome *o, const ferry_header *h)
 	header_free(&copy);
 }
 
+/* the digest after n records: kept, or checked against the expected trace */
+static void
+step(const outcome *o, uint64_t n)
+{
+	if (trace_keep)
+	{
+		if (trace_len == trace_cap)
+		{
+			trace_cap = trace_cap ? 2 * trace_cap : 64;
+			trace = xrealloc(trace, trace_cap * sizeof *trace);
+		}
+		trace[trace_len++] = o->digest;
+	}
+	if (trace_expect && (n >= trace_expect_len || trace_expect[n] != o->digest))
+		fail("changed byte", "a record that differs from the stream written is handed out", o, NULL);
+}
+
 /* read in to its end; in is closed */
 static void
 read_all(ferry_input *in, outcome *o)
@@ -274,6 +310,7 @@ read_all(ferry_input *in, outcome *o)
 		return;
 	}
 	check_header(o, reader_header(r));
+	step(o, 0);
 	while ((got = reader_next(r, &rec)) > 0)
 	{
 		unsigned char t = (unsigned char) rec.type;
@@ -302,6 +339,7 @@ read_all(ferry_input *in, outcome *o)
 		mix_str(o, rec.stage);
 		mix_str(o, rec.key);
 		check_values(o, rec.vals, rec.nvals);
+		step(o, o->rows + o->rejects + o->notes);
 	}
 	o->result = got;
 	if (reader_rows(r) != o->rows || reader_rejects(r) != o->rejects ||
@@ -357,13 +395,32 @@ __wrap_read(int fd, void *dst, size_t n)
 	return __real_read(fd, dst, n);
 }
 
-/* the bytes on standard input, read a few bytes at a time */
-static void
-read_in_pieces(const uint8_t *data, size_t size, uint64_t seed, outcome *o)
+/*
+ * The bytes in a pipe (written whole, then its end closed) when they fit
+ * in one: a reader cannot rewind it and verifies chunk by chunk; else
+ * the memfd.  A descriptor to read them from.
+ */
+static int
+bytes_fd(const uint8_t *data, size_t size)
 {
 	char path[64];
-	int fd;
+	int p[2];
 
+	if (pipe2(p, O_CLOEXEC) == 0)
+	{
+		int cap = fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+
+		if (cap < 0)
+			cap = fcntl(p[1], F_GETPIPE_SZ);
+		if (cap > 0 && size <= (size_t) cap &&
+			(size == 0 || write(p[1], data, size) == (ssize_t) size))
+		{
+			close(p[1]);
+			return p[0];
+		}
+		close(p[0]);
+		close(p[1]);
+	}
 	if (ftruncate(memfd, 0) != 0 ||
 		(size > 0 && pwrite(memfd, data, size, 0) != (ssize_t) size))
 	{
@@ -371,7 +428,15 @@ read_in_pieces(const uint8_t *data, size_t size, uint64_t seed, outcome *o)
 		abort();
 	}
 	snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* the bytes on standard input, read a few bytes at a time */
+static void
+read_in_pieces(const uint8_t *data, size_t size, uint64_t seed, outcome *o)
+{
+	int fd = bytes_fd(data, size);
+
 	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
 	{
 		perror("fuzz_stream: standard input");
@@ -406,19 +471,48 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	outcome file, other;
 	uint64_t seed = XXH3_64bits(data, size);
-	bool refused_zstd;
+	bool refused;
 
+	trace_len = 0;
+	trace_keep = true;
 	read_as_file(data, size, &file);
+	trace_keep = false;
 
 	/*
-	 * A bad zstd frame is found when its block (or its checksum, at the
-	 * end) is decoded, so how many records come before the error depends
-	 * on how the bytes arrive: then both readings need only refuse it.
+	 * A refused input is refused both ways, but a file is refused before
+	 * its first record and a pipe after the records of its verified
+	 * chunks (and a bad zstd frame is found when its block, or its
+	 * checksum at the end, is decoded): then both need only refuse it.
 	 */
 	read_in_pieces(data, size, seed, &other);
-	refused_zstd = is_zstd(data, size) && file.result != 0 && other.result != 0;
-	if (!refused_zstd && !same(&file, &other))
+	refused = file.result != 0 && other.result != 0;
+	if (!refused && !same(&file, &other))
 		fail("pieces", "read in small pieces, the input gives another result", &file, &other);
+	if (file.result != 0 && file.rows + file.rejects + file.notes > 0)
+		fail("file", "a refused file handed out records", &file, NULL);
+
+	/*
+	 * A whole stream with one byte changed, read through a pipe: every
+	 * record handed out is the original's, at its place, and a reading
+	 * taken for whole holds them all.
+	 */
+	if (file.result == 0 && size > 0)
+	{
+		uint8_t *changed = xmalloc(size);
+		size_t at = (size_t) ((seed >> 11) % size);
+		uint8_t x = (uint8_t) (seed >> 3);
+
+		memcpy(changed, data, size);
+		changed[at] ^= x ? x : 0x01;
+		trace_expect = trace;
+		trace_expect_len = trace_len;
+		read_in_pieces(changed, size, seed >> 5, &other);
+		trace_expect = NULL;
+		if (other.result == 0 && other.digest != file.digest)
+			fail("changed byte", "a stream with a byte changed is taken as whole, with other records",
+				 &file, &other);
+		free(changed);
+	}
 
 	/*
 	 * A whole stream: any proper prefix is refused (a truncated stream is
@@ -449,7 +543,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ZSTD_isError(zn))
 			fail("ZSTD_compress", ZSTD_getErrorName(zn), NULL, NULL);
 		read_in_pieces(z, zn, seed >> 7, &other);
-		if (!same(&file, &other))
+		if (!(file.result != 0 && other.result != 0) && !same(&file, &other))
 			fail("zstd", "compressed, the input gives another result", &file, &other);
 		if (file.result == 0)
 		{

@@ -22,26 +22,37 @@
 	"AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass " \
 	"AND d.objid = c.oid AND d.deptype = 'e')"
 
-static const char *q_tables =
-	"SELECT c.oid, n.nspname, c.relname, "
-	"CASE WHEN c.relkind = 'p' THEN (SELECT CASE WHEN bool_and(ch.reltuples < 0) THEN -1 "
-	"  ELSE sum(greatest(ch.reltuples, 0)) END "
-	"  FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid) "
-	"ELSE c.reltuples END "
-	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"WHERE c.oid IN (" USER_TABLES ") ORDER BY n.nspname, c.relname";
+/* the tables named in $1 (schema.table), for catalog_read_tables: planned quickly */
+#define NAMED_TABLES \
+	"SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " \
+	"WHERE c.relkind IN ('r', 'p') AND n.nspname || '.' || c.relname = ANY ($1::text[])"
 
-static const char *q_columns =
-	"SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), "
-	"  coalesce(bt.typname, t.typname), coalesce(bt.typcategory, t.typcategory), "
-	"  a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), "
-	"  coalesce(pg_get_expr(d.adbin, d.adrelid), CASE WHEN t.typtype = 'd' THEN t.typdefault END), "
-	"  a.attgenerated <> '' OR a.attidentity = 'a', a.attidentity = 'd', a.attnum "
-	"FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-	"LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype "
-	"LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-	"WHERE a.attrelid IN (" USER_TABLES ") AND a.attnum > 0 AND NOT a.attisdropped "
-	"ORDER BY a.attrelid, a.attnum";
+#define Q_TABLES(TABLES) \
+	"SELECT c.oid, n.nspname, c.relname, " \
+	"CASE WHEN c.relkind = 'p' THEN (SELECT CASE WHEN bool_and(ch.reltuples < 0) THEN -1 " \
+	"  ELSE sum(greatest(ch.reltuples, 0)) END " \
+	"  FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid) " \
+	"ELSE c.reltuples END " \
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " \
+	"WHERE c.oid IN (" TABLES ") ORDER BY n.nspname, c.relname"
+
+static const char *q_tables = Q_TABLES(USER_TABLES);
+static const char *q_tables_named = Q_TABLES(NAMED_TABLES);
+
+#define Q_COLUMNS(TABLES) \
+	"SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), " \
+	"  coalesce(bt.typname, t.typname), coalesce(bt.typcategory, t.typcategory), " \
+	"  a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), " \
+	"  coalesce(pg_get_expr(d.adbin, d.adrelid), CASE WHEN t.typtype = 'd' THEN t.typdefault END), " \
+	"  a.attgenerated <> '' OR a.attidentity = 'a', a.attidentity = 'd', a.attnum " \
+	"FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid " \
+	"LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype " \
+	"LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum " \
+	"WHERE a.attrelid IN (" TABLES ") AND a.attnum > 0 AND NOT a.attisdropped " \
+	"ORDER BY a.attrelid, a.attnum"
+
+static const char *q_columns = Q_COLUMNS(USER_TABLES);
+static const char *q_columns_named = Q_COLUMNS(NAMED_TABLES);
 
 /*
  * primary keys and unique keys: constraints and plain unique indexes, their
@@ -60,7 +71,7 @@ static const char *q_keys =
 
 /* foreign keys: one row per column pair, in key order */
 static const char *q_fks =
-	"SELECT con.conrelid, con.conname, con.confrelid, a.attname, fa.attname "
+	"SELECT con.conrelid, con.conname, con.confrelid, a.attname, fa.attname, con.condeferrable "
 	"FROM pg_constraint con "
 	"CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY k(attnum, fattnum, ord) "
 	"JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum "
@@ -158,14 +169,19 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-bool
-catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalog *cat)
+/*
+ * only[0]: NULL (every user table, everything about them) or an array
+ * literal of schema.table names (their columns only)
+ */
+static bool
+read_tables(PGconn *conn, const char *const *only, int nschemas, char **schemas, bool follow_fks,
+			catalog *cat)
 {
 	PGresult *res;
 
 	memset(cat, 0, sizeof(*cat));
 
-	if ((res = pg_query(conn, q_tables, 0, NULL)) == NULL)
+	if ((res = (only[0] ? pg_query(conn, q_tables_named, 1, only) : pg_query(conn, q_tables, 0, NULL))) == NULL)
 		return false;
 	cat->ntables = PQntuples(res);
 	cat->tables = xcalloc((size_t) cat->ntables + 1, sizeof(cat_table));
@@ -189,7 +205,7 @@ catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalo
 	}
 	PQclear(res);
 
-	if ((res = pg_query(conn, q_columns, 0, NULL)) == NULL)
+	if ((res = (only[0] ? pg_query(conn, q_columns_named, 1, only) : pg_query(conn, q_columns, 0, NULL))) == NULL)
 		return false;
 	for (int i = 0; i < PQntuples(res); i++)
 	{
@@ -214,6 +230,8 @@ catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalo
 		c->attnum = atoi(PQgetvalue(res, i, 9));
 	}
 	PQclear(res);
+	if (only[0] != NULL)
+		return true;
 
 	if ((res = pg_query(conn, q_keys, 0, NULL)) == NULL)
 		return false;
@@ -262,6 +280,7 @@ catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalo
 			memset(fk, 0, sizeof(*fk));
 			fk->name = xstrdup(name);
 			fk->ref = ref;
+			fk->deferrable = PQgetvalue(res, i, 5)[0] == 't';
 		}
 		fk->cols = xrealloc(fk->cols, sizeof(int) * (size_t) (fk->ncols + 1));
 		fk->refcols = xrealloc(fk->refcols, sizeof(int) * (size_t) (fk->ncols + 1));
@@ -327,6 +346,42 @@ catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalo
 		}
 	}
 	return true;
+}
+
+bool
+catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalog *cat)
+{
+	const char *only[1] = {NULL};
+
+	return read_tables(conn, only, nschemas, schemas, follow_fks, cat);
+}
+
+bool
+catalog_read_tables(PGconn *conn, int ntables, char **tables, catalog *cat)
+{
+	buf arr;
+	bool ok;
+	const char *only[1];
+
+	/* {"schema.table",...}: every element quoted, " and \ escaped */
+	buf_init(&arr, 256);
+	buf_putc(&arr, '{');
+	for (int i = 0; i < ntables; i++)
+	{
+		buf_puts(&arr, i ? ",\"" : "\"");
+		for (const char *c = tables[i]; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				buf_putc(&arr, '\\');
+			buf_putc(&arr, *c);
+		}
+		buf_putc(&arr, '"');
+	}
+	buf_putc(&arr, '}');
+	only[0] = buf_cstr(&arr);
+	ok = read_tables(conn, only, 0, NULL, false, cat);
+	buf_free(&arr);
+	return ok;
 }
 
 static void

@@ -1,8 +1,8 @@
 /*
- * catalog.h: what ferry-plan reads from pg_catalog on either side.
+ * catalog.h: what ferry-plan and ferry-verify read from pg_catalog on either side.
  */
-#ifndef FERRY_PLAN_CATALOG_H
-#define FERRY_PLAN_CATALOG_H
+#ifndef FERRY_CATALOG_H
+#define FERRY_CATALOG_H
 
 #include <stdbool.h>
 #include <libpq-fe.h>
@@ -28,6 +28,7 @@ typedef struct cat_fk
 	int *cols;             /* column indexes in the table */
 	cat_table *ref;        /* NULL when the referenced table was not read */
 	int *refcols;          /* column indexes in ref */
+	bool deferrable;       /* DEFERRABLE: checked at commit when deferred */
 } cat_fk;
 
 typedef struct cat_unique
@@ -73,6 +74,12 @@ typedef struct catalog
  * through foreign keys, transitively.  False on error (logged).
  */
 bool catalog_read(PGconn *conn, int nschemas, char **schemas, bool follow_fks, catalog *cat);
+/*
+ * Only the tables named (schema.table, as qname) and their columns: no
+ * keys, foreign keys, checks, triggers or keywords (ferry-verify, which
+ * needs a few tables' columns, quickly).
+ */
+bool catalog_read_tables(PGconn *conn, int ntables, char **tables, catalog *cat);
 void catalog_free(catalog *cat);
 
 cat_table *catalog_find(const catalog *cat, const char *schema, const char *name);
