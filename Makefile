@@ -2,7 +2,8 @@
 #
 #   make                 build the programs (build/release/bin)
 #   make check           install what the tests need, build with ASan+UBSan, run every test
-#   make bench [SCALE=N] benchmark against a raw COPY pipe, and the driver's overhead a step (not part of check)
+#   make bench [SCALE=N] benchmark against a raw COPY pipe and pgcopydb, and the driver's
+#                        overhead a step (not part of check; default scale 50)
 #   make install PREFIX=/usr/local
 #   make FLAVOR=asan     sanitizer build (build/asan/bin)
 #   make fuzz [FUZZ_SECONDS=300]  run the libFuzzer targets (stream reader, plan parser)
@@ -97,7 +98,7 @@ check:
 	tests/run.sh build/asan
 
 bench:
-	scripts/install-deps.sh
+	scripts/install-deps.sh --bench
 	$(MAKE) --no-print-directory FLAVOR=release all
 	tests/bench/run.sh build/release $(SCALE)
 	tests/bench/overhead.sh build/release

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "bulk.h"
 #include "cli.h"
 #include "exitcode.h"
 #include "forward.h"
@@ -41,7 +42,9 @@ enum
 	OPT_REPAIR,
 	OPT_PHASE,
 	OPT_EXPECTED,
-	OPT_CHECK_SESSION
+	OPT_CHECK_SESSION,
+	OPT_NO_BULK,
+	OPT_REBUILD
 };
 
 static void
@@ -88,6 +91,11 @@ usage(int code)
 			"      --synchronous-commit  wait for each commit to be flushed (default: off; a crash\n"
 			"                         of the server then loses at most the last batches, which\n"
 			"                         the checkpoint does not count either)\n"
+			"      --no-bulk          no bulk load: keep every index of an empty table while loading\n"
+			"                         (by default they are dropped and built again at the end)\n"
+			"      --rebuild-indexes  only build again the indexes and keys that bulk loads dropped\n"
+			"                         and ferry.bulk_indexes still lists (a load killed before its\n"
+			"                         end); load nothing\n"
 			"      --check-session    only check that the target gives this connection a server\n"
 			"                         session of its own (not a transaction-mode pooler): print\n"
 			"                         \"session\" (exit 0) or \"pooler\" (exit 4), load nothing\n\n%s",
@@ -186,6 +194,39 @@ ferry_schema_present(PGconn *conn)
 	return present;
 }
 
+static bool
+has_table(PGconn *conn, const char *name)
+{
+	const char *params[1] = {name};
+	PGresult *res = pg_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params);
+	bool present = res && PQgetvalue(res, 0, 0)[0] == 't';
+
+	PQclear(res);
+	return present;
+}
+
+/* --rebuild-indexes: what bulk loads dropped and did not build again (bulk.h) */
+static int
+rebuild_only(const char *target)
+{
+	PGconn *conn = pg_connect(target, "target", "ferry-load");
+	int code = FERRY_EXIT_OK;
+
+	if (conn == NULL)
+		return FERRY_EXIT_TARGET;
+	/* a role that cannot read the list (least privilege) cannot have written it */
+	PGresult *res = pg_query(conn, "SELECT to_regclass('ferry.bulk_indexes') IS NOT NULL AND "
+							 "has_table_privilege('ferry.bulk_indexes', 'SELECT')", 0, NULL);
+
+	if (res == NULL)
+		code = FERRY_EXIT_TARGET;
+	else if (PQgetvalue(res, 0, 0)[0] == 't')
+		code = bulk_rebuild(conn, NULL);
+	PQclear(res);
+	PQfinish(conn);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -211,6 +252,8 @@ main(int argc, char **argv)
 		{"phase", required_argument, NULL, OPT_PHASE},
 		{"expected", required_argument, NULL, OPT_EXPECTED},
 		{"check-session", no_argument, NULL, OPT_CHECK_SESSION},
+		{"no-bulk", no_argument, NULL, OPT_NO_BULK},
+		{"rebuild-indexes", no_argument, NULL, OPT_REBUILD},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0}
 	};
@@ -223,7 +266,7 @@ main(int argc, char **argv)
 	const char *target = getenv("FERRY_TARGET");
 	const char *plan_file = NULL, *entity_name = NULL, *mode = NULL, *conflict = NULL;
 	const char *triggers = "auto";
-	bool sync_commit = false, check_session = false;
+	bool sync_commit = false, check_session = false, bulk = true, rebuild = false;
 	const char *phase = NULL;
 	int opt;
 
@@ -253,6 +296,8 @@ main(int argc, char **argv)
 			case OPT_PHASE: phase = optarg; break;
 			case OPT_EXPECTED: spec.expected = cli_int("--expected", optarg); break;
 			case OPT_CHECK_SESSION: check_session = true; break;
+			case OPT_NO_BULK: bulk = false; break;
+			case OPT_REBUILD: rebuild = true; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -262,6 +307,8 @@ main(int argc, char **argv)
 		die(FERRY_EXIT_USAGE, "too many arguments (one input file at most)");
 	if (check_session)
 		exit(check_session_only(target));
+	if (rebuild)
+		exit(rebuild_only(target));
 	if (mode)
 	{
 		if (strcmp(mode, "insert") == 0) spec.mode = LOAD_INSERT;
@@ -371,6 +418,7 @@ main(int argc, char **argv)
 		log_warn("target: no ferry schema (run \"ferry init\"): no checkpoints, id map or rejects table");
 	else if (spec.run && !spec.entity)
 		log_warn("target: no entity (--entity, or the stream's): no checkpoints, id map or rejects table");
+	spec.bulk = bulk && !fk_checks_on && spec.bookkeeping && has_table(conn, "ferry.bulk_indexes");
 	if (spec.resume && !spec.bookkeeping)
 		die(FERRY_EXIT_USAGE, "--resume needs --run, an entity and the ferry schema in the target (ferry init)");
 

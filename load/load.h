@@ -59,6 +59,12 @@ typedef struct load_spec
 	 * that is not there (with FK checks off, COPY would take it).
 	 */
 	const char *parent_column;
+	/*
+	 * Bulk load (bulk.h): when the table is empty at the start of an insert
+	 * load, drop the indexes it can do without and build them at the end.
+	 * Only with the books (ferry.bulk_indexes) and foreign-key checks off.
+	 */
+	bool bulk;
 } load_spec;
 
 typedef struct load_stats

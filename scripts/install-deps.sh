@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian packages ferry builds, tests and
 # benchmarks with, when they are missing.  Needs root (or sudo) only when
-# something is missing.
+# something is missing.  --bench: also the peers "make bench" compares
+# ferry with (pgcopydb).
 set -eu
 
 packages="gcc make pkg-config libc6-dev libpq-dev libmsgpack-dev libzstd-dev
 libxxhash-dev libssl-dev postgresql-15 postgresql-client-15 bats jq zstd time procps
 bsdextrautils clang libclang-rt-14-dev pgbouncer libmicrohttpd-dev curl openssl
 prometheus"
+[ "${1:-}" = --bench ] && packages="$packages pgcopydb util-linux"
 
 missing=
 for p in $packages; do

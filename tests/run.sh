@@ -20,11 +20,14 @@ trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"' EXIT INT TERM
 
 export PATH="$build/bin:$top/scripts:$PATH"
 export FERRY_REPO="$top" FERRY_BUILD="$build"
-# the shared fixtures, when this checkout sits beside them
-if [ -d "$top/../shared/fixtures/dispatch" ]; then
+# the shared fixtures: $FERRY_SHARED, or when this checkout sits beside them
+if [ -z "${FERRY_SHARED:-}" ] && [ -d "$top/../shared/fixtures/dispatch" ]; then
 	FERRY_SHARED=$(cd "$top/../shared" && pwd)
 	export FERRY_SHARED
 fi
+# one entity at a time unless a test says -j: the kill points and orders the
+# end-to-end tests wait for assume a sequential run (ferry's default is the cores)
+export FERRY_JOBS=${FERRY_JOBS:-1}
 # leaks are checked in the C unit tests; in the end-to-end tests a leak
 # report at exit would replace the exit code the test is about
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:exitcode=99}

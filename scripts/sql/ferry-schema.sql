@@ -98,6 +98,23 @@ create table if not exists ferry.id_map (
 -- no index on run_id: it would cost every loaded row a third of its id map
 -- insert; a rollback finds a run's rows through the primary key's entity prefix
 
+-- indexes and keys a bulk load dropped from an empty table (ferry-load(1),
+-- BULK LOAD), saved in the transaction that dropped them; each row goes in
+-- the transaction that builds its index again ("ferry-load
+-- --rebuild-indexes" builds whatever is left after a crash)
+create table if not exists ferry.bulk_indexes (
+    target          text not null,                    -- the table loaded, as the load quotes it
+    name            text not null,                    -- the index or constraint
+    on_table        text not null,                    -- the table it belongs to (a foreign key: the referencing one)
+    kind            text not null check (kind in ('index', 'constraint')),
+    ord             integer not null,                 -- 1: indexes and keys, 2: foreign keys (after the keys)
+    definition      text not null,                    -- the statement that builds it, every name qualified
+    run_id          text not null,
+    entity          text not null,
+    dropped_at      timestamptz not null default now(),
+    primary key (on_table, name)
+);
+
 -- rows set aside (disposition 'rejected') and rows loaded under a documented
 -- policy after an anomaly (disposition 'repaired'), with their original values
 create table if not exists ferry.rejects (

@@ -59,6 +59,16 @@ begin
         raise exception 'cannot roll back run %: later runs still stand (%); roll them back first', run, later;
     end if;
 
+    -- a bulk load's indexes not built again yet (a killed load): the driver
+    -- builds them first (ferry-load --rebuild-indexes); without them the
+    -- deletes below would scan whole tables, and the keys would not be checked
+    if to_regclass('ferry.bulk_indexes') is not null then
+        execute 'select string_agg(distinct target, '', '') from ferry.bulk_indexes' into later;
+        if later is not null then
+            raise exception 'cannot roll back run % yet: indexes of % dropped by a bulk load are not built again (ferry-load --rebuild-indexes)', run, later;
+        end if;
+    end if;
+
     -- the entities whose rows go, with their tables, in reverse load order
     create temp table rollback_entity on commit drop as
         select p.ord, p.entity, p.target::regclass::oid as rel, p.target, p.uuid_col

@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# run.sh BUILD_DIR [SCALE] [TABLES]: ferry against the raw COPY pipe ("make bench").
+# run.sh BUILD_DIR [SCALE] [TABLES]: ferry against its peers ("make bench").
 #
-# On one throwaway server, with the same databases:
+# On one throwaway server, with the same databases, in one run:
 #   1. generates the legacy fixture at SCALE (the shared dispatch fixture
-#      when ../shared is there, else the project's demo database at a scale
-#      giving about as many rows) and its empty destination;
-#   2. times "ferry run" of the whole plan, then "ferry verify";
-#   3. for the TABLES largest entities (default 3): the baseline
+#      when $FERRY_SHARED, or ../shared beside the repository, has it; else
+#      the project's demo database at a scale giving about as many rows) and
+#      its empty destination;
+#   2. the peers on the same legacy database:
+#        raw pipe  psql -c "COPY t TO STDOUT" | psql -c "COPY t FROM STDIN",
+#                  table after table, into a pre-created copy of the legacy
+#                  schema (its indexes included; triggers off);
+#        pgcopydb  "pgcopydb clone --table-jobs N --index-jobs N" into an
+#                  empty database, when pgcopydb is installed
+#                  (scripts/install-deps.sh --bench);
+#   3. times "ferry run" of the whole plan (its default -j), then
+#      "ferry verify", and prints the ratios peer time / ferry time;
+#   4. the scaling of "ferry run" from 1 to N cores (BENCH_CORES, default
+#      "1 .. nproc"; BENCH_CORES=none skips it): the server's processes and
+#      ferry's are pinned to the first n cores with taskset, ferry run -j n;
+#   5. for the TABLES largest entities (default 3; 0 skips it): the baseline
 #        psql -c "COPY t TO STDOUT" | psql -c "COPY t2 FROM STDIN"
 #      in text and binary format into a copy of the legacy table (same
 #      indexes), and ferry's stages alone (extract to /dev/null, transform
@@ -18,7 +30,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build/release}" && pwd)
-scale=${2:-100}
+scale=${2:-50}
 ntables=${3:-3}
 case "$scale" in ''|*[!0-9]*|0) echo "bench: SCALE must be a positive integer" >&2; exit 2 ;; esac
 
@@ -27,9 +39,11 @@ out_dir="$top/build/bench"
 mkdir -p "$out_dir"
 out="$out_dir/results-scale$scale.md"
 work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+chmod 755 "$work"
+shared=${FERRY_SHARED:-$top/../shared}
 
-if [ -d "$top/../shared/fixtures/dispatch" ]; then
-	fixture=$(cd "$top/../shared/fixtures/dispatch" && pwd)
+if [ -d "$shared/fixtures/dispatch" ]; then
+	fixture=$(cd "$shared/fixtures/dispatch" && pwd)
 	plan="$top/examples/dispatch.plan"
 	gen_scale=$scale
 	min=99.5
@@ -41,13 +55,17 @@ else
 	gen_scale=$((scale * 6))
 	# the demo's anomalies are denser than the 99.5 % bar (examples/demo/README.md)
 	min=99
-	what="demo database (no ../shared)"
+	what="demo database (no \$FERRY_SHARED or ../shared)"
 fi
+ncpu=$(nproc)
+cores=${BENCH_CORES:-$(seq -s' ' 1 "$ncpu")}
+[ "$cores" = none ] && cores=
 
 export PGSERVER_SHARED_BUFFERS=${PGSERVER_SHARED_BUFFERS:-1GB}
 srv=$("$top/tests/pgserver.sh" start)
 eval "$srv"
 trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM HUP
 
 say() { echo "bench: $*" >&2; }
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -59,36 +77,135 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
 mb() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / s / 1048576; else print "-" }'; }
 rss() { tail -n 1 "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }    # kB -> MB (the last line: time may print a status line first)
-T() { /usr/bin/time -o "$1" -f %M "${@:2}"; }
+T() { /usr/bin/time -o "$1" -f '%M %U %S' "${@:2}"; }
+# CPU seconds: on a shared machine the wall clock mostly measures the wait
+# for a CPU, so each whole-database step also counts the CPU time of the
+# server (every backend it forks while the step runs: perf stat on the
+# postmaster) and of the tool's own processes (user + system, /usr/bin/time)
+tool_cpu() { tail -n 1 "$1" | awk '{ printf "%.1f", $2 + $3 }'; }
+server_cpu_start() {
+	server_cpu_pid=
+	command -v perf >/dev/null || return 0
+	perf stat -x, -e task-clock -p "$(postmaster_pid)" -o "$work/server-cpu.$1" 2>/dev/null &
+	server_cpu_pid=$!
+	sleep 0.5    # attached before the step begins
+}
+server_cpu_stop() {
+	[ -n "$server_cpu_pid" ] || { echo -; return; }
+	kill -INT "$server_cpu_pid"
+	wait "$server_cpu_pid" 2>/dev/null || true
+	awk -F, '/task-clock/ { printf "%.1f", $1 / 1000 }' "$work/server-cpu.$1"
+}
+
+# "A + B" -> A + B ("-" parts count nothing; empty stays empty)
+sum() { [ -n "$1" ] && awk -v e="$1" 'BEGIN { n = split(e, p, " "); t = 0; for (i = 1; i <= n; i++) if (p[i] ~ /^[0-9.]+$/) t += p[i]; printf "%.1f", t }'; }
+ratio() { awk -v p="$1" -v f="$2" 'BEGIN { if (p != "" && f > 0) printf "%.2f", p / f; else print "-" }'; }
+# a database with the fixture's destination schema and ferry's books
+new_destination() {
+	createdb "$1"
+	if [ -f "$fixture/destination-schema.sql" ]; then
+		q -d "$1" -f "$fixture/destination-schema.sql"
+	fi
+	FERRY_TARGET="dbname=$1" ferry init -q
+}
+# pin the server (its postmaster and every backend it forks from now on)
+# and what runs after "pinned N" to the first N cores
+postmaster_pid() { head -n 1 "$PGSERVER_DIR/data/postmaster.pid"; }
+pin_server() { taskset -a -p -c "$1" "$(postmaster_pid)" >/dev/null; }
+uri() { echo "postgresql:///$1?host=$PGHOST&port=$PGPORT&user=$PGUSER"; }
 
 createdb bench_src
-createdb bench_dst
 say "generating the $what at scale $gen_scale"
 t0=$(now)
 q -d bench_src -v scale="$gen_scale" -f "$fixture/legacy-schema.sql" -f "$fixture/legacy-data.sql"
-if [ -f "$fixture/destination-schema.sql" ]; then
-	q -d bench_dst -f "$fixture/destination-schema.sql"
-fi
 gen_s=$(elapsed "$t0" "$(now)")
+q -d bench_src -c "vacuum analyze"
 src_rows=$(q1 -d bench_src -c "select sum(n_live_tup) from pg_stat_user_tables")
 say "generated $src_rows rows in ${gen_s}s"
-
-export FERRY_SOURCE=dbname=bench_src FERRY_TARGET=dbname=bench_dst
 cd "$work"
-ferry init -q
 
+# ---- the peers ----
+say "raw pipe: COPY TO STDOUT | COPY FROM STDIN, table after table"
+createdb bench_raw
+q -d bench_raw -f "$fixture/legacy-schema.sql"
+q1 -d bench_src -c "select format('%I.%I', schemaname, relname) from pg_stat_user_tables
+	order by schemaname, relname" >"$work/tables"
+server_cpu_start raw
+t0=$(now)
+T "$work/raw.rss" bash -c 'while read -r t; do
+	psql -X -q -d bench_src -c "copy $t to stdout" |
+		psql -X -q -d bench_raw -c "set session_replication_role = replica" -c "copy $t from stdin"
+done <"$1"' raw "$work/tables"
+raw_s=$(elapsed "$t0" "$(now)")
+raw_cpu="$(server_cpu_stop raw) + $(tool_cpu "$work/raw.rss")"
+say "raw pipe: ${raw_s}s, CPU $raw_cpu s"
+dropdb bench_raw
+
+pgc_s= pgc_rss= pgc_cpu=
+if command -v pgcopydb >/dev/null; then
+	say "pgcopydb clone --table-jobs $ncpu --index-jobs $ncpu"
+	createdb bench_pgc
+	server_cpu_start pgc
+	t0=$(now)
+	# in a session of its own: on a failure pgcopydb ends its whole process group
+	if T "$work/pgc.rss" setsid --wait pgcopydb clone --source "$(uri bench_src)" --target "$(uri bench_pgc)" \
+		--table-jobs "$ncpu" --index-jobs "$ncpu" --dir "$work/pgcopydb" --no-owner --no-acl \
+		>"$work/pgcopydb.log" 2>&1; then
+		pgc_s=$(elapsed "$t0" "$(now)")
+		pgc_rss=$(rss "$work/pgc.rss")
+		pgc_cpu="$(server_cpu_stop pgc) + $(tool_cpu "$work/pgc.rss")"
+		say "pgcopydb: ${pgc_s}s, CPU $pgc_cpu s"
+	else
+		server_cpu_stop pgc >/dev/null
+		say "pgcopydb failed: see below"; tail -n 20 "$work/pgcopydb.log" >&2
+	fi
+	dropdb bench_pgc
+else
+	say "pgcopydb is not installed (scripts/install-deps.sh --bench): its column stays empty"
+fi
+
+# ---- ferry ----
+export FERRY_SOURCE=dbname=bench_src FERRY_TARGET=dbname=bench_dst
+new_destination bench_dst
 say "ferry run (whole plan)"
+server_cpu_start run
 t0=$(now)
 T "$work/run.rss" ferry run --plan "$plan" -q --min-success "$min" --workdir "$work/run" >"$work/run.out" 2>&1 || true
 run_s=$(elapsed "$t0" "$(now)")
+run_cpu="$(server_cpu_stop run) + $(tool_cpu "$work/run.rss")"
+say "ferry run: ${run_s}s, CPU $run_cpu s"
 run_id=$(q1 -d bench_dst -c "select run_id from ferry.runs order by started_at desc limit 1")
 read -r run_src run_loaded run_rate < <(q1 -F' ' -d bench_dst -c \
 	"select source_rows, loaded_rows, success_rate from ferry.runs where run_id = '$run_id'")
+# the peak memory of each program, from the end events of its stages
+peaks=$(q1 -d bench_dst -c "select string_agg(format('%s %s MB', program, round(kb / 1024.0)), ', ' order by program)
+	from (select program, max((data->>'max_rss_kb')::bigint) as kb from ferry.audit_log
+	      where run_id = '$run_id' and event like '%\_end' and data ? 'max_rss_kb' group by 1) m")
 
 say "ferry verify (whole plan)"
+server_cpu_start verify
 t0=$(now)
-ferry verify --plan "$plan" --min-success "$min" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
+T "$work/verify.rss" ferry verify --plan "$plan" --min-success "$min" >"$work/verify.out" 2>&1 && verify_ok=passed || verify_ok="failed (exit $?)"
 verify_s=$(elapsed "$t0" "$(now)")
+verify_cpu="$(server_cpu_stop verify) + $(tool_cpu "$work/verify.rss")"
+say "ferry verify: ${verify_s}s, CPU $verify_cpu s"
+
+# ---- scaling: 1 .. N cores ----
+scaling=
+for n in $cores; do
+	say "ferry run -j $n on $n core(s)"
+	mask="0-$((n - 1))"
+	new_destination "bench_dst$n"
+	pin_server "$mask"
+	t0=$(now)
+	FERRY_TARGET="dbname=bench_dst$n" taskset -c "$mask" ferry run --plan "$plan" -q -j "$n" \
+		--min-success "$min" --workdir "$work/run$n" >"$work/run$n.out" 2>&1 || true
+	s=$(elapsed "$t0" "$(now)")
+	pin_server "0-$((ncpu - 1))"
+	dropdb "bench_dst$n"
+	scaling+="| $n | $s | $(ratio "${scaling_1:-$s}" "$s") |"$'\n'
+	scaling_1=${scaling_1:-$s}
+done
 
 # the stage loads below write their own id map: the run's (verified above)
 # would turn every insert into a conflict
@@ -101,17 +218,29 @@ q1 -F' ' -d bench_dst -c "select entity, loaded_rows from ferry.entity_runs
 {
 	echo "# ferry benchmark, scale $scale ($what, generation scale $gen_scale)"
 	echo
-	echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM,"\
+	echo "Machine: $ncpu CPUs, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM,"\
 		"$(psql -X -qAt -d postgres -c 'select version()' | cut -d, -f1)," \
-		"shared_buffers $PGSERVER_SHARED_BUFFERS, fsync off (tests/pgserver.sh). $(date -u +%Y-%m-%d)."
+		"shared_buffers $PGSERVER_SHARED_BUFFERS, fsync off (tests/pgserver.sh), load average" \
+		"$(cut -d' ' -f1-3 /proc/loadavg) at the end. $(date -u +%Y-%m-%d)."
 	echo
 	echo "Legacy database: $src_rows rows, generated in ${gen_s}s."
 	echo
-	echo "| whole database | seconds | rows | rows/s | peak RSS of the driver |"
-	echo "| --- | --- | --- | --- | --- |"
-	echo "| ferry run | $run_s | $run_loaded loaded of $run_src ($run_rate %) | $(rate "$run_loaded" "$run_s") | $(rss "$work/run.rss") MB |"
-	echo "| ferry verify ($verify_ok) | $verify_s | | | |"
+	echo "| whole database | seconds | CPU seconds, server + tool | rows | rows/s | peer / ferry: time (CPU) |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	echo "| raw pipe (COPY TO STDOUT \\| COPY FROM STDIN, table after table, legacy schema, triggers off) | $raw_s | $raw_cpu | $src_rows | $(rate "$src_rows" "$raw_s") | $(ratio "$raw_s" "$run_s") ($(ratio "$(sum "$raw_cpu")" "$(sum "$run_cpu")")) |"
+	echo "| pgcopydb clone --table-jobs $ncpu --index-jobs $ncpu (peak RSS ${pgc_rss:--} MB) | ${pgc_s:--} | ${pgc_cpu:--} | $src_rows | $(rate "$src_rows" "${pgc_s:-0}") | $(ratio "$pgc_s" "$run_s") ($(ratio "$(sum "${pgc_cpu:-}")" "$(sum "$run_cpu")")) |"
+	echo "| ferry run (peak RSS of the driver's tree $(rss "$work/run.rss") MB; $peaks) | $run_s | $run_cpu | $run_loaded loaded of $run_src ($run_rate %) | $(rate "$run_loaded" "$run_s") | 1 |"
+	echo "| ferry verify, checksum mode ($verify_ok) | $verify_s | $verify_cpu | | | run / verify: $(ratio "$run_s" "$verify_s") ($(ratio "$(sum "$run_cpu")" "$(sum "$verify_cpu")")) |"
 	echo
+	if [ -n "$scaling" ]; then
+		echo "Scaling: the server and ferry pinned to the first n cores (taskset), ferry run -j n."
+		echo
+		echo "| cores | ferry run seconds | speed-up |"
+		echo "| --- | --- | --- |"
+		printf '%s' "$scaling"
+		echo
+	fi
+	if [ "$ntables" -gt 0 ]; then
 	echo "Per table: the baseline is \`psql -c \"COPY t TO STDOUT\" | psql -c \"COPY t2 FROM STDIN\"\` into a"
 	echo "copy of the legacy table (its indexes included); ferry writes a copy of the destination"
 	echo "table (its indexes included) with the run's id map, checkpoints and rejects.  The"
@@ -120,6 +249,7 @@ q1 -F' ' -d bench_dst -c "select entity, loaded_rows from ferry.entity_runs
 	echo
 	echo "| table | rows | legacy COPY pipe text rows/s | binary rows/s | COPY into the destination table rows/s | ferry pipeline rows/s | ratio to the legacy pipe / to the destination COPY | extract rows/s (MB/s) | transform rows/s | load rows/s | peak RSS extract/transform/load MB |"
 	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	fi
 } >"$out"
 
 while read -r entity rows; do
