@@ -28,7 +28,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS
 LDLIBS     := $(PKG_LIBS) -lpthread -lm
 
 B          := build/$(FLAVOR)
-PROGRAMS   := extract transform load verify plan cat conninfo
+PROGRAMS   := extract transform load verify plan cat conninfo delete
 BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
