@@ -590,6 +590,7 @@ apply_policy(PGconn *dst, const dspec *s, dentity *d, dcounts *c)
 		buf_puts(&a.join, " = g.");
 		pg_append_ident(&a.join, d->key[k]);
 	}
+	buf_cstr(&a.join);
 	res = pg_query(dst, "SELECT coalesce(max(batch), 0), $3::regclass::oid::text FROM ferry.deletes "
 				   "WHERE run_id = $1 AND entity = $2", 3, params);
 	if (res == NULL)

@@ -68,8 +68,11 @@ static bool
 describe(PGconn *dst, const plan_entity *e, dentity *d)
 {
 	char *qualified = pg_qualified(e->target);
-	const char *params[1] = {qualified};
-	PGresult *res = pg_query(dst, "SELECT a.attname FROM pg_attribute a "
+	const char *params[1];
+	PGresult *res;
+
+	params[0] = qualified;
+	res = pg_query(dst, "SELECT a.attname FROM pg_attribute a "
 							 "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
 							 1, params);
 	bool has_keys = true, has_uuid = false;
@@ -97,13 +100,18 @@ describe(PGconn *dst, const plan_entity *e, dentity *d)
 		has_uuid = has_uuid || strcmp(PQgetvalue(res, i, 0), e->uuid_column) == 0;
 	PQclear(res);
 
-	buf b;
-
-	buf_init(&b, 128);
-	pg_append_qualified(&b, e->target);
-	d->target_sql = xstrdup(buf_cstr(&b));
+	/* the table as ferry.deletes names it (and as rollback.sql reads it back) */
+	qualified = pg_qualified(e->target);
+	params[0] = qualified;
+	res = pg_query(dst, "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+				   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+				   1, params);
+	free(qualified);
+	if (res == NULL)
+		return false;
+	d->target_sql = xstrdup(PQgetvalue(res, 0, 0));
 	d->target_name = xstrdup(d->target_sql);
-	buf_free(&b);
+	PQclear(res);
 	if (has_keys)
 	{
 		d->mode = MODE_KEY;
