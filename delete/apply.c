@@ -306,6 +306,7 @@ apply_range(actx *a, int64_t lo, int64_t hi, bool *refusal)
 		buf_puts(&when, "coalesce((SELECT source_time FROM ferry.runs WHERE run_id = ");
 		pg_append_literal(&when, a->s->run);
 		buf_puts(&when, "), now())");
+		buf_cstr(&when);
 		buf_puts(&sql, "INSERT INTO ferry.deletes (run_id, entity, batch, legacy_id, target, action, "
 				 "reason, row_data) SELECT ");
 		run_entity(a, &sql);
