@@ -2,7 +2,7 @@
 #
 #   make                 build the programs (build/release/bin)
 #   make check           install what the tests need, build with ASan+UBSan, run every test
-#   make bench [SCALE=N] benchmark against a raw COPY pipe (not part of check)
+#   make bench [SCALE=N] benchmark against a raw COPY pipe, and the driver's overhead a step (not part of check)
 #   make install PREFIX=/usr/local
 #   make FLAVOR=asan     sanitizer build (build/asan/bin)
 #   make fuzz [FUZZ_SECONDS=300]  run the libFuzzer targets (stream reader, plan parser)
@@ -28,7 +28,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS
 LDLIBS     := $(PKG_LIBS) -lpthread -lm
 
 B          := build/$(FLAVOR)
-PROGRAMS   := extract transform load verify plan cat conninfo delete
+PROGRAMS   := extract transform load verify plan cat conninfo books delete
 BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
@@ -51,6 +51,8 @@ $(B)/lib/libferry.a: $(LIB_OBJ)
 # each program is every .c file of its directory, linked with lib/
 objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c))
 .SECONDEXPANSION:
+# objects are kept (not removed as intermediates): a rebuild compiles what changed only
+.PRECIOUS: $(B)/%.o
 $(B)/bin/ferry-%: $$(call objs_of,$$*) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
@@ -65,6 +67,17 @@ $(B)/tests/test_tree: $(B)/tests/unit/test_tree.o $(TREE_TEST_OBJ) $(B)/lib/libf
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
+# the plan generator's naming conventions
+$(B)/tests/test_names: $(B)/tests/unit/test_names.o $(B)/plan/names.o $(B)/lib/libferry.a
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+# the books' state table, key ranges and blame (pure parts of books/)
+BOOKS_TEST_OBJ := $(patsubst %,$(B)/books/%.o,state ranges blame)
+$(B)/tests/test_books: $(B)/tests/unit/test_books.o $(BOOKS_TEST_OBJ) $(B)/lib/libferry.a
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
 unit: $(UNIT_BINS)
 
 deps:
@@ -72,6 +85,7 @@ deps:
 
 # the test command named in README.md and run by .ci/run
 check:
+	tests/lint-bats.sh
 	scripts/install-deps.sh
 	$(MAKE) --no-print-directory FLAVOR=asan all unit
 	$(MAKE) --no-print-directory fuzzers
@@ -81,6 +95,7 @@ bench:
 	scripts/install-deps.sh
 	$(MAKE) --no-print-directory FLAVOR=release all
 	tests/bench/run.sh build/release $(SCALE)
+	tests/bench/overhead.sh build/release
 
 demo:
 	scripts/demo.sh

@@ -13,6 +13,7 @@
  *              SET NULL), then deleted with foreign keys and triggers on;
  *              a row the destination refuses is recorded with its reason
  *   freeze.c   the cutover's guard: no session writes to the source tables
+ *   summary.c  a run's deletes, for its summary
  *
  * Everything is recorded in ferry.deletes (scripts/sql/ferry-schema.sql),
  * in the transaction of each batch: a killed step is run again and finds
@@ -112,6 +113,9 @@ int gone_find(PGconn *src, PGconn *dst, const dspec *s, dentity *d);
 
 /* apply.c: the policy on ferry_gone, then the books; an exit code */
 int apply_policy(PGconn *dst, const dspec *s, dentity *d, dcounts *c);
+
+/* summary.c: --summary (the run's deletes, for its summary) */
+int deletes_summary(PGconn *dst, const char *run);
 
 /* freeze.c: --freeze FILE (ferry-delete(1), CUTOVER) */
 int freeze_source(PGconn *src, const plan *p, const char *ready_file, int lock_timeout_s,

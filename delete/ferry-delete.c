@@ -35,7 +35,8 @@ enum
 	OPT_BATCH,
 	OPT_FREEZE,
 	OPT_LOCK_TIMEOUT,
-	OPT_CHECK_ONLY
+	OPT_CHECK_ONLY,
+	OPT_SUMMARY
 };
 
 static void
@@ -44,6 +45,7 @@ usage(int code)
 	fprintf(code ? stderr : stdout,
 			"Usage: ferry-delete --plan FILE --entity NAME --run ID [OPTIONS]\n"
 			"       ferry-delete --plan FILE --freeze FILE [--lock-timeout S] [--check-only]\n"
+			"       ferry-delete --summary --run ID\n"
 			"Apply the plan's deletes policy (delete, keep, flag) to the rows the destination\n"
 			"holds from earlier runs whose legacy key the source no longer has; or, with\n"
 			"--freeze, hold the source tables of the plan still for a cutover.\n\n"
@@ -57,7 +59,9 @@ usage(int code)
 			"                            may not, check that no session writes to them), write\n"
 			"                            \"locked|checked<TAB>TABLES\" to FILE, hold until stopped\n"
 			"      --lock-timeout S      --freeze: wait at most S seconds for writers (default 10)\n"
-			"      --check-only          --freeze: check the sessions, take no lock\n\n%s"
+			"      --check-only          --freeze: check the sessions, take no lock\n"
+			"      --summary             the deletes of run --run, one line an entity, and each\n"
+			"                            delete refused with its reason\n\n%s"
 			"10: --freeze found sessions writing to the source.\n",
 			CLI_COMMON_USAGE);
 	exit(code);
@@ -300,13 +304,14 @@ main(int argc, char **argv)
 		{"freeze", required_argument, NULL, OPT_FREEZE},
 		{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
 		{"check-only", no_argument, NULL, OPT_CHECK_ONLY},
+		{"summary", no_argument, NULL, OPT_SUMMARY},
 		{NULL, 0, NULL, 0}
 	};
 	cli_common common = {0};
 	dspec s = {.batch = 1000, .source = getenv("FERRY_SOURCE"), .target = getenv("FERRY_TARGET")};
 	const char *plan_file = NULL, *entity = NULL, *freeze = NULL;
 	long lock_timeout = 10;
-	bool check_only = false;
+	bool check_only = false, summary = false;
 	int opt, code;
 
 	log_init("ferry-delete");
@@ -323,6 +328,7 @@ main(int argc, char **argv)
 			case OPT_FREEZE: freeze = optarg; break;
 			case OPT_LOCK_TIMEOUT: lock_timeout = cli_int("--lock-timeout", optarg); break;
 			case OPT_CHECK_ONLY: check_only = true; break;
+			case OPT_SUMMARY: summary = true; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);
@@ -330,6 +336,18 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die(FERRY_EXIT_USAGE, "unexpected argument \"%s\"", argv[optind]);
+	if (summary)
+	{
+		if (common.run == NULL)
+			die(FERRY_EXIT_USAGE, "--summary needs --run ID");
+		cli_common_start(&common);
+		PGconn *dst = pg_connect(s.target, "target", "ferry-delete");
+
+		code = dst ? deletes_summary(dst, common.run) : FERRY_EXIT_TARGET;
+		if (dst)
+			PQfinish(dst);
+		return code;
+	}
 	if (plan_file == NULL)
 		die(FERRY_EXIT_USAGE, "--plan FILE is required");
 	if (freeze == NULL && (entity == NULL || common.run == NULL))

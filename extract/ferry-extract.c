@@ -81,24 +81,6 @@ usage(int code)
 	exit(code);
 }
 
-static char **
-split_commas(const char *s, int *n)
-{
-	char **out = NULL;
-	const char *p = s;
-
-	*n = 0;
-	while (*p)
-	{
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t) (comma - p) : strlen(p);
-
-		out = xrealloc(out, (size_t) (*n + 1) * sizeof *out);
-		out[(*n)++] = xstrndup(p, len);
-		p += len + (comma ? 1 : 0);
-	}
-	return out;
-}
 
 /*
  * the primary key columns of a table, a row each (a name may hold a comma):
@@ -363,7 +345,7 @@ main(int argc, char **argv)
 	if (key_list)
 	{
 		/* replaces the plan's key (not ours to free); the table's is not read then */
-		spec.key = split_commas(key_list, &spec.nkey);
+		spec.key = cli_split_commas(key_list, &spec.nkey);
 		key_owned = true;
 	}
 	spec.query = query;
@@ -376,11 +358,7 @@ main(int argc, char **argv)
 		h.keyspace = xstrdup(keyspace);
 	}
 	if (!h.keyspace && table)
-	{
-		const char *dot = strrchr(table, '.');
-
-		h.keyspace = xstrdup(dot && strncmp(table, "public.", 7) == 0 ? dot + 1 : table);
-	}
+		h.keyspace = plan_default_keyspace(table);   /* as a plan's entity gets it */
 	if (entity_name)
 		h.entity = xstrdup(entity_name);
 	if (common.run)

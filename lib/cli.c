@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "exitcode.h"
+#include "buf.h"
 #include "log.h"
 
 long
@@ -97,5 +99,23 @@ cli_open_output(const cli_common *c)
 
 	if (out == NULL)
 		exit(FERRY_EXIT_IO);
+	return out;
+}
+
+char **
+cli_split_commas(const char *s, int *n)
+{
+	char **out = NULL;
+
+	*n = 0;
+	while (*s)
+	{
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t) (comma - s) : strlen(s);
+
+		out = xrealloc(out, (size_t) (*n + 1) * sizeof *out);
+		out[(*n)++] = xstrndup(s, len);
+		s += len + (comma ? 1 : 0);
+	}
 	return out;
 }

@@ -87,6 +87,8 @@ bool cli_common_option(cli_common *c, int opt, const char *arg, void (*usage)(in
 void cli_common_start(cli_common *c);
 /* open the output for a stream: file (always compressed) or stdout */
 ferry_output *cli_open_output(const cli_common *c);
+/* "a,b,c" as a new array of new strings ("a", "b", "c"); *n of them */
+char **cli_split_commas(const char *s, int *n);
 /* parse a non-negative integer option or die with a usage error */
 long cli_int(const char *opt, const char *arg);
 

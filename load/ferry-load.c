@@ -95,23 +95,6 @@ usage(int code)
 	exit(code);
 }
 
-static char **
-split_commas(const char *s, int *n)
-{
-	char **out = NULL;
-
-	*n = 0;
-	while (*s)
-	{
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t) (comma - s) : strlen(s);
-
-		out = xrealloc(out, (size_t) (*n + 1) * sizeof *out);
-		out[(*n)++] = xstrndup(s, len);
-		s += len + (comma ? 1 : 0);
-	}
-	return out;
-}
 
 /* a repair of column col: value NULL is SQL NULL; kept in COPY text */
 static void
@@ -327,7 +310,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (conflict)
-		spec.conflict = split_commas(conflict, &spec.nconflict);
+		spec.conflict = cli_split_commas(conflict, &spec.nconflict);
 
 	ferry_input *in = in_open(optind < argc ? argv[optind] : NULL);
 

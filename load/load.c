@@ -13,6 +13,7 @@
 #include "exitcode.h"
 #include "io.h"
 #include "jsoncheck.h"
+#include "legacykey.h"
 #include "load.h"
 #include "log.h"
 #include "pgconn.h"
@@ -98,27 +99,15 @@ ensure_cap(load_ctx *c)
 	c->loaded = xrealloc(c->loaded, (size_t) c->cap * sizeof *c->loaded);
 }
 
-/* legacy key text of a record (composite: "," joined, "," and "\" escaped) */
+/* legacy key text of a record (lib/legacykey.h) */
 static void
 append_key(load_ctx *c, const ferry_value *vals, buf *out)
 {
 	for (int k = 0; k < c->nkey; k++)
 	{
-		if (k)
-			buf_putc(out, ',');
-		if (c->nkey == 1)
-		{
-			value_to_text(&vals[c->key_idx[k]], out);
-			continue;
-		}
 		buf_reset(&c->scratch);
 		value_to_text(&vals[c->key_idx[k]], &c->scratch);
-		for (size_t i = 0; i < c->scratch.len; i++)
-		{
-			if (c->scratch.data[i] == ',' || c->scratch.data[i] == '\\')
-				buf_putc(out, '\\');
-			buf_putc(out, c->scratch.data[i]);
-		}
+		legacy_key_append(out, k, c->nkey, c->scratch.data, c->scratch.len);
 	}
 }
 

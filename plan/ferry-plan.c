@@ -69,8 +69,9 @@ usage(int code)
 			"                               --levels prefixes each line with its level (lines of one\n"
 			"                               level do not depend on each other)\n"
 			"  get FILE ENTITY FIELD        print one field of an entity: name source target keyspace\n"
-			"                               key uuid drop refs ref check defer tree poly depends\n"
-			"                               incremental deletes conflict extract todo line migrated;\n"
+			"                               key uuid drop refs ref check defer forward tree poly\n"
+			"                               depends incremental deletes conflict extract todo line\n"
+			"                               migrated;\n"
 			"                               ENTITY \"-\": namespace, todo\n"
 			"  list FILE [--source]         every entity: NAME TARGET (\"-\" when not migrated)\n"
 			"                               [SOURCE] (the source table, \"-\" when none)\n"
@@ -251,11 +252,18 @@ cmd_generate(int argc, char **argv)
 	else if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0)
 		die(FERRY_EXIT_IO, "cannot write the plan: %s", strerror(errno));
 
-	log_result("%d entities: %d migrated (%d without a source table), %d not migrated, "
-			   "%d cycle%s broken with defer, %d TODO%s%s", st.entities, st.migrated, st.skeletons,
-			   st.not_migrated, st.deferred, st.deferred == 1 ? "" : "s", st.todos,
-			   st.todos == 1 ? "" : "s",
-			   st.todos ? " (ferry-plan check lists them)" : "");
+	{
+		char forwarded[64] = "";
+
+		/* "M with forward" only when there are: the line is otherwise as it was */
+		if (st.forwarded)
+			snprintf(forwarded, sizeof forwarded, ", %d with forward", st.forwarded);
+		log_result("%d entities: %d migrated (%d without a source table), %d not migrated, "
+				   "%d cycle%s broken with defer%s, %d TODO%s%s", st.entities, st.migrated,
+				   st.skeletons, st.not_migrated, st.deferred, st.deferred == 1 ? "" : "s",
+				   forwarded, st.todos, st.todos == 1 ? "" : "s",
+				   st.todos ? " (ferry-plan check lists them)" : "");
+	}
 	buf_free(&out);
 	free(sdesc);
 	free(tdesc);
@@ -560,8 +568,7 @@ print_refs(const plan_entity *e, int kind)
 			printf("%s %s %s\n", ref->column, ref->entity,
 				   ref->on_missing == MISSING_NULL ? "null" : "reject");
 		else
-			printf("%s %s %s %s\n", ref->column, ref->entity,
-				   ref->kind == REF_UUID ? "ref" : ref->kind == REF_CHECK ? "check" : "defer",
+			printf("%s %s %s %s\n", ref->column, ref->entity, plan_ref_kind_name(ref->kind),
 				   ref->kind == REF_DEFER ? "-" : ref->on_missing == MISSING_NULL ? "null" : "reject");
 	}
 }
@@ -629,6 +636,8 @@ cmd_get(int argc, char **argv)
 		print_refs(e, REF_CHECK);
 	else if (strcmp(f, "defer") == 0)
 		print_refs(e, REF_DEFER);
+	else if (strcmp(f, "forward") == 0)
+		print_refs(e, REF_FORWARD);
 	else if (strcmp(f, "tree") == 0)
 	{
 		if (e->tree)

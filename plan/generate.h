@@ -30,6 +30,7 @@ typedef struct gen_stats
 	int skeletons;               /* destination tables nobody feeds */
 	int todos;                   /* TODO lines written */
 	int deferred;                /* foreign keys made "defer" to break cycles */
+	int forwarded;               /* NOT NULL foreign keys made "forward" to break cycles */
 } gen_stats;
 
 /*

@@ -4,11 +4,18 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "names.h"
 #include "pgconn.h"
 
-static bool
+bool
+starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool
 ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -16,12 +23,17 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static char *irregular_form(const char *word, bool plural);
+
 char *
 pluralize(const char *word)
 {
 	size_t n = strlen(word);
+	char *irr = irregular_form(word, true);
 	buf b;
 
+	if (irr)
+		return irr;
 	buf_init(&b, n + 4);
 	if (n >= 2 && word[n - 1] == 'y' && !strchr("aeiou", word[n - 2]))
 	{
@@ -50,6 +62,231 @@ in_set(const char *name, const char *const *set)
 		if (strcmp(name, set[i]) == 0)
 			return true;
 	return false;
+}
+
+/* ---- singular and plural ---- */
+
+/* irregular plurals that table and column names use */
+static const char *const irregular[][2] = {
+	{"person", "people"}, {"child", "children"}, {"man", "men"}, {"woman", "women"},
+	{"mouse", "mice"}, {"foot", "feet"}, {"tooth", "teeth"},
+	{"criterion", "criteria"}, {"analysis", "analyses"}, {"index", "indices"},
+	{NULL, NULL}
+};
+
+/* the last word of a name: "us_states" -> "states" (its offset) */
+static size_t
+last_word(const char *name)
+{
+	const char *us = strrchr(name, '_');
+
+	return us && us[1] ? (size_t) (us + 1 - name) : 0;
+}
+
+/* the irregular form of word's last word, or NULL (plural: from singular to plural) */
+static char *
+irregular_form(const char *word, bool plural)
+{
+	size_t at = last_word(word);
+
+	for (int i = 0; irregular[i][0]; i++)
+		if (strcmp(word + at, irregular[i][plural ? 0 : 1]) == 0)
+		{
+			buf b;
+
+			buf_init(&b, strlen(word) + 8);
+			buf_append(&b, word, at);
+			buf_puts(&b, irregular[i][plural ? 1 : 0]);
+			buf_cstr(&b);
+			return b.data;
+		}
+	return NULL;
+}
+
+char *
+singularize(const char *word)
+{
+	size_t n = strlen(word);
+	char *irr = irregular_form(word, false);
+
+	if (irr)
+		return irr;
+	/* categories -> category, but keys, days stay with their vowel */
+	if (n > 4 && ends_with(word, "ies"))
+	{
+		char *s = xstrndup(word, n - 3 + 1);
+
+		s[n - 3] = 'y';
+		return s;
+	}
+	/*
+	 * "es" after s, x, z, ch, sh: addresses, statuses, boxes, churches;
+	 * but "es" after a single s or z is usually e + s: houses, cases, sizes
+	 */
+	if (n > 3 && ends_with(word, "es"))
+	{
+		const char *stem_end = word + n - 2;	/* the "es" */
+
+		bool us_stem = ends_with(word, "uses") && (n == 4 || !strchr("aeiou", word[n - 5]));
+
+		if (ends_with(word, "sses") || us_stem || ends_with(word, "xes") ||
+			ends_with(word, "ches") || ends_with(word, "shes") || ends_with(word, "zzes"))
+			return xstrndup(word, (size_t) (stem_end - word));
+		return xstrndup(word, n - 1);
+	}
+	/* a plain s, but not ss (address), us (status), is (analysis) */
+	if (n > 1 && word[n - 1] == 's' && !ends_with(word, "ss") && !ends_with(word, "us") &&
+		!ends_with(word, "is"))
+		return xstrndup(word, n - 1);
+	return xstrdup(word);
+}
+
+bool
+same_noun(const char *a, const char *b)
+{
+	char *forms[4];
+	bool same;
+
+	if (strcmp(a, b) == 0)
+		return true;
+	forms[0] = pluralize(a);
+	forms[1] = pluralize(b);
+	forms[2] = singularize(a);
+	forms[3] = singularize(b);
+	same = strcmp(forms[0], b) == 0 || strcmp(forms[1], a) == 0 || strcmp(forms[2], forms[3]) == 0;
+	for (int i = 0; i < 4; i++)
+		free(forms[i]);
+	return same;
+}
+
+/* ---- column names that say the same thing ---- */
+
+/* abbreviations a legacy schema uses, and the words they stand for */
+static const char *const abbrev[][3] = {
+	{"no", "number", NULL}, {"num", "number", NULL}, {"nbr", "number", NULL}, {"nr", "number", NULL},
+	{"qty", "quantity", NULL}, {"amt", "amount", NULL}, {"dob", "date", "birth"},
+	{"desc", "description", NULL}, {"descr", "description", NULL}, {"addr", "address", NULL},
+	{"msg", "message", NULL}, {"cnt", "count", NULL}, {"pct", "percent", NULL},
+	{"dt", "date", NULL}, {"ts", "timestamp", NULL}, {"tel", "phone", NULL},
+	{"telephone", "phone", NULL}, {"cust", "customer", NULL}, {"acct", "account", NULL},
+	{"dept", "department", NULL}, {"org", "organization", NULL}, {"ref", "reference", NULL},
+	{"info", "information", NULL}, {"img", "image", NULL}, {"fname", "first", "name"},
+	{"lname", "last", "name"}, {"pwd", "password", NULL}, {"passwd", "password", NULL},
+	{NULL, NULL, NULL}
+};
+
+/* words that carry no meaning of their own in a column name */
+static const char *const filler[] = {"of", "the", "a", "an", "is", "has", "for", NULL};
+
+/* a time suffix or prefix: shipped_at, shipped_on, ship_date say the same */
+static const char *const time_word[] = {"at", "on", "date", "time", "timestamp", NULL};
+
+#define MAXTOKENS 16
+
+typedef struct tokens
+{
+	int n;
+	char *w[MAXTOKENS];
+} tokens;
+
+static void
+add_token(tokens *t, const char *w, size_t len)
+{
+	char *word = xstrndup(w, len);
+	char *one;
+
+	for (char *p = word; *p; p++)
+		*p = (char) tolower((unsigned char) *p);
+	if (in_set(word, filler) || t->n >= MAXTOKENS)
+	{
+		free(word);
+		return;
+	}
+	one = singularize(word);
+	free(word);
+	/* a set: once each */
+	for (int i = 0; i < t->n; i++)
+		if (strcmp(t->w[i], one) == 0)
+		{
+			free(one);
+			return;
+		}
+	t->w[t->n++] = one;
+}
+
+static void
+name_tokens(const char *name, tokens *t)
+{
+	t->n = 0;
+	for (const char *p = name; *p;)
+	{
+		size_t len = strcspn(p, "_");
+
+		if (len > 0)
+		{
+			bool expanded = false;
+
+			for (int a = 0; abbrev[a][0] && !expanded; a++)
+				if (strlen(abbrev[a][0]) == len && strncasecmp(p, abbrev[a][0], len) == 0)
+				{
+					add_token(t, abbrev[a][1], strlen(abbrev[a][1]));
+					if (abbrev[a][2])
+						add_token(t, abbrev[a][2], strlen(abbrev[a][2]));
+					expanded = true;
+				}
+			if (!expanded)
+				add_token(t, p, len);
+		}
+		p += len;
+		if (*p == '_')
+			p++;
+	}
+}
+
+static void
+tokens_free(tokens *t)
+{
+	for (int i = 0; i < t->n; i++)
+		free(t->w[i]);
+	t->n = 0;
+}
+
+/* are the words of a, less those in skip (NULL: none), the words of b less those? */
+static bool
+same_words(const tokens *a, const tokens *b, const char *const *skip)
+{
+	int na = 0, nb = 0;
+
+	for (int i = 0; i < a->n; i++)
+	{
+		bool found = false;
+
+		if (skip && in_set(a->w[i], skip))
+			continue;
+		na++;
+		for (int j = 0; j < b->n && !found; j++)
+			found = strcmp(a->w[i], b->w[j]) == 0;
+		if (!found)
+			return false;
+	}
+	for (int j = 0; j < b->n; j++)
+		if (!(skip && in_set(b->w[j], skip)))
+			nb++;
+	return na > 0 && na == nb;
+}
+
+bool
+similar_names(const char *a, const char *b)
+{
+	tokens ta, tb;
+	bool similar;
+
+	name_tokens(a, &ta);
+	name_tokens(b, &tb);
+	similar = same_words(&ta, &tb, NULL) || same_words(&ta, &tb, time_word);
+	tokens_free(&ta);
+	tokens_free(&tb);
+	return similar;
 }
 
 bool

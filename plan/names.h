@@ -9,8 +9,29 @@
 #include "buf.h"
 #include "catalog.h"
 
-/* English plural of a table-ish word: y -> ies, s/x/z/ch/sh -> es, else +s (malloc'ed) */
+bool starts_with(const char *s, const char *prefix);
+bool ends_with(const char *s, const char *suffix);
+
+/*
+ * Singular and plural of a table-ish name, acting on its last word
+ * (us_state <-> us_states): y <-> ies, s/x/z/ch/sh + es, a few irregular
+ * words (person/people), else + s.  All malloc'ed.  singularize() returns
+ * a word that is not plural as it is (address, status).
+ */
 char *pluralize(const char *word);
+char *singularize(const char *word);
+/* a and b name the same thing, singular or plural either way round */
+bool same_noun(const char *a, const char *b);
+
+/*
+ * Do two column names say the same thing?  Their words (split on _, case
+ * folded) are the same set once abbreviations are expanded (no, num ->
+ * number; dob -> date of birth; qty, amt ...), plurals made singular and
+ * fillers (of, the, is ...) dropped, or differ only by a time word (at,
+ * on, date, time): birth_date ~ date_of_birth, tracking_no ~
+ * tracking_number, shipped_on ~ shipped_at; not user_id ~ author_id.
+ */
+bool similar_names(const char *a, const char *b);
 
 /* is name one of the usual names of a creation / last-change timestamp? */
 bool is_creation_name(const char *name);

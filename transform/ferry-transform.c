@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "exitcode.h"
+#include "legacykey.h"
 #include "log.h"
 #include "pgconn.h"
 #include "sourcekeys.h"
@@ -137,18 +138,13 @@ keys_sql(PGconn *conn, const plan_entity *e)
 		buf_puts(&b, "SELECT ");
 		for (int k = 0; k < e->nkey; k++)
 		{
-			if (k)
-				buf_puts(&b, " || ',' || ");
-			if (e->nkey == 1)
-			{
-				pg_append_ident(&b, e->key[k]);
-				buf_puts(&b, "::text");
-				continue;
-			}
-			/* composite keys as ferry spells them: "," and "\" escaped with "\" */
-			buf_puts(&b, "replace(replace(");
-			pg_append_ident(&b, e->key[k]);
-			buf_puts(&b, "::text, '\\', '\\\\'), ',', '\\,')");
+			/* the legacy key as ferry spells it (lib/legacykey.h) */
+			buf col;
+			buf_init(&col, 64);
+			pg_append_ident(&col, e->key[k]);
+			buf_puts(&col, "::text");
+			legacy_key_append_sql(&b, k, e->nkey, buf_cstr(&col));
+			buf_free(&col);
 		}
 		buf_puts(&b, " FROM ");
 		pg_append_qualified(&b, e->target);
@@ -249,23 +245,6 @@ add_pair(const char *arg, const char *opt, char ***from, char ***to, int *n)
 	(*n)++;
 }
 
-static char **
-split_commas(const char *s, int *n)
-{
-	char **out = NULL;
-
-	*n = 0;
-	while (*s)
-	{
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t) (comma - s) : strlen(s);
-
-		out = xrealloc(out, (size_t) (*n + 1) * sizeof *out);
-		out[(*n)++] = xstrndup(s, len);
-		s += len + (comma ? 1 : 0);
-	}
-	return out;
-}
 
 static bool
 has_forward(const plan_entity *e)
@@ -510,7 +489,7 @@ main(int argc, char **argv)
 	else
 	{
 		if (key_list)
-			spec.key = split_commas(key_list, &spec.nkey);
+			spec.key = cli_split_commas(key_list, &spec.nkey);
 		else
 		{
 			/* the header's key columns, under their new names */

@@ -10,6 +10,7 @@
 
 #include "exitcode.h"
 #include "io.h"
+#include "legacykey.h"
 #include "log.h"
 #include "transform.h"
 #include "tree.h"
@@ -111,21 +112,9 @@ row_key(tf_ctx *c, const ferry_value *in)
 	{
 		const ferry_value *v = &in[c->key_in[k]];
 
-		if (k)
-			buf_putc(&c->key, ',');
-		if (c->spec->nkey == 1)
-		{
-			key_text(v, &c->key);
-			continue;
-		}
 		buf_reset(&c->refkey);
 		key_text(v, &c->refkey);
-		for (size_t i = 0; i < c->refkey.len; i++)
-		{
-			if (c->refkey.data[i] == ',' || c->refkey.data[i] == '\\')
-				buf_putc(&c->key, '\\');
-			buf_putc(&c->key, c->refkey.data[i]);
-		}
+		legacy_key_append(&c->key, k, c->spec->nkey, c->refkey.data, c->refkey.len);
 	}
 	buf_cstr(&c->key);
 }

@@ -7,24 +7,13 @@
 
 #include "buf.h"
 #include "text.h"
+#include "legacykey.h"
 #include "verify.h"
 
 void
 key_text_append(buf *out, int part, int nparts, const char *s, size_t n)
 {
-	if (part > 0)
-		buf_putc(out, ',');
-	if (nparts == 1)
-	{
-		buf_append(out, s, n);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-	{
-		if (s[i] == ',' || s[i] == '\\')
-			buf_putc(out, '\\');
-		buf_putc(out, s[i]);
-	}
+	legacy_key_append(out, part, nparts, s, n);
 }
 
 /* bytes of the UTF-8 sequence starting with c (1 for a stray byte) */

@@ -18,7 +18,8 @@ create table if not exists ferry.meta (
 );
 -- 2: runs.driver_host/driver_pid/attempt_started_at,
 --    entity_runs.expected_rows/attempt_started_at (ferry status, --metrics)
-insert into ferry.meta values ('schema_version', '2')
+-- 3: lock_holders; the states pending and interrupted (ferry-books(1))
+insert into ferry.meta values ('schema_version', '3')
 on conflict (key) do update set value = excluded.value
 where ferry.meta.value ~ '^[0-9]+$' and ferry.meta.value::int < excluded.value::int;
 
@@ -26,8 +27,8 @@ where ferry.meta.value ~ '^[0-9]+$' and ferry.meta.value::int < excluded.value::
 create table if not exists ferry.runs (
     run_id          text primary key,
     kind            text not null check (kind in ('full', 'incremental')),
-    status          text not null default 'running'
-                    check (status in ('running', 'done', 'failed', 'rolled_back')),
+    status          text not null default 'pending'
+                    check (status in ('pending', 'running', 'done', 'failed', 'interrupted', 'rolled_back')),
     plan_file       text,
     plan_sha256     text,
     workdir         text,                   -- spool files, logs and the plan copy of the run
@@ -56,7 +57,7 @@ create table if not exists ferry.entity_runs (
     run_id          text not null references ferry.runs (run_id) on delete cascade,
     entity          text not null,
     status          text not null default 'pending'
-                    check (status in ('pending', 'running', 'done', 'failed', 'rolled_back')),
+                    check (status in ('pending', 'running', 'done', 'failed', 'interrupted', 'rolled_back')),
     source_rows     bigint,
     loaded_rows     bigint,
     rejected_rows   bigint,
@@ -149,6 +150,20 @@ create table if not exists ferry.audit_log (
 );
 create index if not exists audit_log_run_idx on ferry.audit_log (run_id);
 
+-- who holds the target's lock (one run at a time per target: every command
+-- that writes takes hashtextextended('ferry target', 0) in a session of
+-- ferry-books for its life): a row a session, read with pg_locks to name
+-- the holder in a refusal; rows of sessions that ended are ignored and
+-- cleared by the next holder
+create table if not exists ferry.lock_holders (
+    backend_pid     integer primary key,
+    what            text not null,                    -- "run R", "rollback of run R", "cleanup drop"
+    run_id          text,
+    host            text not null,
+    pid             integer not null,                 -- the ferry process
+    since           timestamptz not null default now()
+);
+
 -- schema changes made by "ferry cleanup" (and restored)
 create table if not exists ferry.schema_changes (
     id              bigserial primary key,
@@ -173,6 +188,14 @@ alter table ferry.runs add column if not exists driver_pid integer;
 alter table ferry.runs add column if not exists attempt_started_at timestamptz;
 alter table ferry.entity_runs add column if not exists expected_rows bigint;
 alter table ferry.entity_runs add column if not exists attempt_started_at timestamptz;
+-- 3: the states pending and interrupted (a check that only grows)
+alter table ferry.runs drop constraint if exists runs_status_check;
+alter table ferry.runs add constraint runs_status_check
+    check (status in ('pending', 'running', 'done', 'failed', 'interrupted', 'rolled_back'));
+alter table ferry.runs alter column status set default 'pending';
+alter table ferry.entity_runs drop constraint if exists entity_runs_status_check;
+alter table ferry.entity_runs add constraint entity_runs_status_check
+    check (status in ('pending', 'running', 'done', 'failed', 'interrupted', 'rolled_back'));
 -- the deletes of an incremental run's step (ferry-delete): policy and counts
 alter table ferry.entity_runs add column if not exists deletes jsonb;
 

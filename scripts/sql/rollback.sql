@@ -42,7 +42,10 @@ begin
     select string_agg(run_id, ', ' order by started_at) into later
     from ferry.runs
     where started_at > (select started_at from ferry.runs where run_id = run)
-      and status <> 'rolled_back';
+      and status <> 'rolled_back'
+      -- a run that failed at its start (no step begun) changed nothing
+      and exists (select 1 from ferry.entity_runs e
+                  where e.run_id = ferry.runs.run_id and e.status <> 'pending');
     if later is not null then
         raise exception 'cannot roll back run %: later runs still stand (%); roll them back first', run, later;
     end if;

@@ -36,6 +36,10 @@ teardown_file() {
 	drop_dbs
 }
 
+teardown() {
+	release_lock
+}
+
 setup() {
 	q -d bad_dst -c "TRUNCATE public.offices CASCADE; TRUNCATE items;
 		TRUNCATE ferry.checkpoints, ferry.rejects, ferry.id_map" >/dev/null 2>&1
@@ -79,18 +83,28 @@ rows_in() {
 	q1 -d bad_dst -c "SELECT count(*) FROM $1"
 }
 
-# wait_for_tmp DIR NAME [-s]: until DIR/.NAME.tmp.* exists (with -s: holds
-# data), 20 s at most
+# wait_for_tmp DIR NAME [-s]: until DIR/.NAME.tmp.* exists (with -s: holds data)
 wait_for_tmp() {
-	local i f test=${3:--e}
-	for i in $(seq 400); do
-		for f in "$1/.$2.tmp."*; do
-			[ "$test" "$f" ] && return 0
-		done
-		sleep 0.05
+	wait_until 120 tmp_file "$@"
+}
+tmp_file() {
+	local f
+	for f in "$1/.$2.tmp."*; do
+		if [ "${3:--e}" "$f" ]; then
+			return 0
+		fi
 	done
-	echo "no temporary file for $1/$2 ($test)" >&2
 	return 1
+}
+
+# checkpoint_at_least RUN N: the checkpoint of RUN counts N records or more
+checkpoint_at_least() {
+	[ "$(q1 -d bad_dst -c "SELECT coalesce(max(records), 0) FROM ferry.checkpoints WHERE run_id = '$1'")" -ge "$2" ]
+}
+
+# no_extract_waits: the backend of a killed ferry-extract has gone
+no_extract_waits() {
+	[ "$(q1 -d bad_src -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry-extract'")" -eq 0 ]
 }
 
 # ---------------------------------------------------------------------
@@ -316,7 +330,9 @@ wait_for_tmp() {
 	# whole batches of 100 only, and the checkpoint says exactly what landed, not complete
 	local n
 	n=$(rows_in items)
-	[ "$n" -ge 100 ] && [ "$n" -lt 1000 ] && [ $((n % 100)) -eq 0 ]
+	[ "$n" -ge 100 ]
+	[ "$n" -lt 1000 ]
+	[ $((n % 100)) -eq 0 ]
 	[ "$(q1 -d bad_dst -c "SELECT records, rows_loaded, complete FROM ferry.checkpoints
 		WHERE run_id = 't2' AND entity = 'items'")" = "$n|$n|f" ]
 
@@ -411,7 +427,8 @@ wait_for_tmp() {
 @test "a corrupt stream: a changed byte fails the checksum, a flipped zstd byte the frame, exit 5" {
 	local d=$BATS_TEST_TMPDIR
 	LC_ALL=C sed 's/Lakeshore/Lakeshorf/' "$BATS_FILE_TMPDIR/office.stream" >"$d/changed.stream"
-	! cmp -s "$d/changed.stream" "$BATS_FILE_TMPDIR/office.stream"
+	run cmp -s "$d/changed.stream" "$BATS_FILE_TMPDIR/office.stream"
+	assert_exit 1
 	run --separate-stderr ferry-cat --check "$d/changed.stream"
 	assert_exit 5
 	assert_error ferry-cat "checksum mismatch: the stream is corrupt"
@@ -423,7 +440,8 @@ wait_for_tmp() {
 	# flip one byte in the middle of the spool file
 	cp "$BATS_FILE_TMPDIR/office.zst" "$d/flipped.zst"
 	printf '\xff' | dd of="$d/flipped.zst" bs=1 seek=400 conv=notrunc status=none
-	! cmp -s "$d/flipped.zst" "$BATS_FILE_TMPDIR/office.zst"
+	run cmp -s "$d/flipped.zst" "$BATS_FILE_TMPDIR/office.zst"
+	assert_exit 1
 	run --separate-stderr ferry-cat --check "$d/flipped.zst"
 	assert_exit 5
 	assert_error ferry-cat "\"$d/flipped.zst\": "
@@ -574,17 +592,27 @@ wait_for_tmp() {
 # Signals: killed mid-way, no partial file
 # ---------------------------------------------------------------------
 
-@test "SIGTERM while ferry-extract writes a spool: no output file, no temporary file" {
-	local d=$BATS_TEST_TMPDIR rc=0 pid
-	# about 3 MB of rows that do not compress away, then the server waits
-	ferry-extract --source dbname=bad_src -o "$d/slow.zst" --query \
+# held_extract FILE: ferry-extract -o FILE of about 3 MB of rows that do
+# not compress away, after which its query waits in the server for the
+# advisory lock a test session holds (until release_lock); $pid is its pid
+held_extract() {
+	ferry-extract --source dbname=bad_src -o "$1" --query \
 		"SELECT g, (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 30) i) AS pad,
-		        CASE WHEN g = 3000 THEN pg_sleep(30) END AS wait
+		        CASE WHEN g = 3000 THEN pg_advisory_xact_lock_shared(hashtextextended('ferry test extract', 0)) END AS wait
 		 FROM generate_series(1, 4000) g" 3>&- &
 	pid=$!
+}
+
+@test "SIGTERM while ferry-extract writes a spool: no output file, no temporary file" {
+	local d=$BATS_TEST_TMPDIR rc=0 pid
+	hold_advisory bad_src extract
+	held_extract "$d/slow.zst"
 	wait_for_tmp "$d" slow.zst -s
+	wait_until 120 waiting_for_lock bad_src ferry-extract
 	kill -TERM "$pid"
 	wait "$pid" || rc=$?
+	release_lock bad_src
+	wait_until 120 no_extract_waits
 	[ "$rc" -eq 143 ]
 	assert_no_output "$d" slow.zst
 }
@@ -593,14 +621,14 @@ wait_for_tmp() {
 	local d=$BATS_TEST_TMPDIR rc sig pid
 	for sig in INT HUP; do
 		rc=0
-		ferry-extract --source dbname=bad_src -o "$d/slow.zst" --query \
-			"SELECT g, (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 30) i) AS pad,
-			        CASE WHEN g = 3000 THEN pg_sleep(30) END AS wait
-			 FROM generate_series(1, 4000) g" 3>&- &
-		pid=$!
+		hold_advisory bad_src extract
+		held_extract "$d/slow.zst"
 		wait_for_tmp "$d" slow.zst -s
+		wait_until 120 waiting_for_lock bad_src ferry-extract
 		kill -"$sig" "$pid"
 		wait "$pid" || rc=$?
+		release_lock bad_src
+		wait_until 120 no_extract_waits
 		[ "$rc" -eq $((128 + $(kill -l "$sig"))) ]
 		assert_no_output "$d" slow.zst
 	done
@@ -614,9 +642,9 @@ wait_for_tmp() {
 	exec 4>"$d/in.fifo"
 	# half of the comment stream (more than the output buffer), and the writer stays open
 	head -c 600000 "$BATS_FILE_TMPDIR/comment.stream" >&4
-	# the output is opened once the header is read; let it work through the rest
+	# head has returned: the transform has read all of it but at most a pipe
+	# buffer (64 kB); the output is opened once the header is read
 	wait_for_tmp "$d" t.zst
-	sleep 0.5
 	kill -0 "$pid"
 	kill -TERM "$pid"
 	wait "$pid" || rc=$?
@@ -626,24 +654,22 @@ wait_for_tmp() {
 }
 
 @test "SIGTERM while ferry-load loads: committed batches and checkpoint agree, --resume finishes exactly" {
-	local d=$BATS_TEST_TMPDIR rc=0 pid i n
+	local d=$BATS_TEST_TMPDIR rc=0 pid n
 	mkfifo "$d/in.fifo"
 	ferry-load --target dbname=bad_dst --table public.items --run k1 --entity items \
 		--min-batch 100 --max-batch 100 "$d/in.fifo" 3>&- &
 	pid=$!
 	exec 4>"$d/in.fifo"
 	head -c $(($(stat -c %s "$BATS_FILE_TMPDIR/items.stream") / 2)) "$BATS_FILE_TMPDIR/items.stream" >&4
-	for i in $(seq 200); do
-		n=$(q1 -d bad_dst -c "SELECT coalesce(max(records), 0) FROM ferry.checkpoints WHERE run_id = 'k1'")
-		[ "$n" -ge 300 ] && break
-		sleep 0.05
-	done
+	# the half holds 500 rows: 3 batches of 100 are committed, whatever the pace
+	wait_until 120 checkpoint_at_least k1 300
 	kill -TERM "$pid"
 	wait "$pid" || rc=$?
 	exec 4>&-
 	[ "$rc" -eq 143 ]
 	n=$(rows_in items)
-	[ "$n" -ge 300 ] && [ "$n" -lt 1000 ]
+	[ "$n" -ge 300 ]
+	[ "$n" -lt 1000 ]
 	[ "$(q1 -d bad_dst -c "SELECT rows_loaded, complete FROM ferry.checkpoints WHERE run_id = 'k1'")" = "$n|f" ]
 
 	run --separate-stderr ferry-load --target dbname=bad_dst --table public.items --run k1 --entity items \

@@ -128,7 +128,7 @@ SQL
 start_run() {
 	local out=$1
 	shift
-	setsid ferry run "$@" >"$out" 2>&1 &
+	setsid ferry run "$@" >"$out" 2>&1 3>&- &
 	RUN_PID=$!
 }
 
@@ -149,59 +149,69 @@ kill_run() {
 	wait "$RUN_PID" 2>/dev/null || true
 }
 
-# wait_until SECONDS COMMAND...: poll every 50 ms until COMMAND succeeds
-wait_until() {
-	local limit=$1 i
+# hold_points DB [TABLE ENTITY]...: moments at which a test can hold a load
+# of DB, by holding an advisory lock (hold_advisory DB NAME) before it
+# comes; while no test session holds it, nothing waits and nothing changes
+# (the triggers fire under session_replication_role = replica too):
+#   "commit ENTITY"       the COMMIT of ferry-load's first batch of ENTITY (a
+#                         deferred trigger on ferry.checkpoints)
+#   "row ENTITY"          the 50th row of a batch of ENTITY into TABLE:
+#                         mid-batch, rows of the batch written, not committed
+#   "later-batch ENTITY"  the same in a batch after one already committed
+hold_points() {
+	local db=$1
 	shift
-	for i in $(seq 1 $((limit * 20))); do
-		"$@" && return 0
-		# the run must still be going: a run that ended never gets there
-		if [ -n "${RUN_PID:-}" ] && ! kill -0 "$RUN_PID" 2>/dev/null; then
-			"$@" && return 0
-			echo "the run ended before: $*" >&2
-			return 1
-		fi
-		sleep 0.05
+	q -d "$db" <<'SQL'
+CREATE FUNCTION public.ferry_test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('ferry test commit ' || NEW.entity, 0));
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER zz_ferry_test_hold_commit AFTER INSERT OR UPDATE ON ferry.checkpoints
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ferry_test_hold_commit();
+ALTER TABLE ferry.checkpoints ENABLE ALWAYS TRIGGER zz_ferry_test_hold_commit;
+-- the rows of this transaction counted in a setting local to it
+CREATE FUNCTION public.ferry_test_hold_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  n int := coalesce(nullif(current_setting('ferry_test.rows', true), ''), '0')::int + 1;
+BEGIN
+  PERFORM set_config('ferry_test.rows', n::text, true);
+  IF n = 50 THEN
+    PERFORM pg_advisory_xact_lock_shared(hashtextextended('ferry test row ' || TG_ARGV[0], 0));
+    IF EXISTS (SELECT FROM ferry.checkpoints WHERE entity = TG_ARGV[0] AND rows_loaded > 0) THEN
+      PERFORM pg_advisory_xact_lock_shared(hashtextextended('ferry test later-batch ' || TG_ARGV[0], 0));
+    END IF;
+  END IF;
+  RETURN NEW;
+END $$;
+SQL
+	while [ $# -ge 2 ]; do
+		q -d "$db" -v t="$1" -v e="$2" <<'SQL'
+SELECT format('CREATE TRIGGER zz_ferry_test_hold_row BEFORE INSERT ON %s FOR EACH ROW
+                 EXECUTE FUNCTION public.ferry_test_hold_row(%L)', :'t', :'e') \gexec
+SELECT format('ALTER TABLE %s ENABLE ALWAYS TRIGGER zz_ferry_test_hold_row', :'t') \gexec
+SQL
+		shift 2
 	done
-	echo "timed out after ${limit}s waiting for: $*" >&2
-	return 1
+}
+
+# held DB APP: a session of program APP in DB waits for the advisory lock
+# a test session holds (hold_advisory)
+held() {
+	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_locks w
+		JOIN pg_stat_activity a ON a.pid = w.pid
+		JOIN pg_locks g ON g.locktype = 'advisory' AND g.granted AND g.database = w.database
+		 AND g.classid = w.classid AND g.objid = w.objid AND g.objsubid = w.objsubid
+		JOIN pg_stat_activity t ON t.pid = g.pid AND t.application_name = 'ferry_test_lock'
+		WHERE w.locktype = 'advisory' AND NOT w.granted
+		  AND a.datname = current_database() AND a.application_name = '$2'")" != 0 ]
 }
 
 # wait_idle DB: until the backends of killed ferry programs have gone (a
 # backend notices its client is gone when it next reads from it)
 wait_idle() {
-	local n i
-	for i in $(seq 1 600); do
-		n=$(q1 -d "$1" -c "SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid()
-			  AND application_name LIKE 'ferry%'")
-		[ "$n" = 0 ] && return 0
-		sleep 0.05
-	done
-	echo "$1: ferry backends still there after 30s" >&2
-	return 1
-}
-
-# hold_lock DB TABLE MODE: a session holding a lock on TABLE until
-# release_lock; returns once the lock is held
-hold_lock() {
-	local db=$1 table=$2 mode=$3
-	PGAPPNAME=ferry_test_lock psql -X -q -d "$db" -c "BEGIN; LOCK TABLE $table IN $mode MODE; SELECT pg_sleep(600)" \
-		>/dev/null 2>&1 &
-	wait_until 20 lock_held "$db" "$table"
-}
-lock_held() {
-	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE a.application_name = 'ferry_test_lock' AND l.relation = '$2'::regclass AND l.granted")" != 0 ]
-}
-release_lock() {
-	q1 -d "$1" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name = 'ferry_test_lock'" >/dev/null
-}
-# waiting_for_lock DB APP: a backend of program APP waits for a lock in DB
-waiting_for_lock() {
-	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = '$2' AND wait_event_type = 'Lock'")" != 0 ]
+	# (RUN_PID emptied: the run is over, killed or not)
+	RUN_PID= wait_until 120 no_session "$1" "AND application_name LIKE 'ferry%'"
 }
 
 # wait_gone DB: until no session of a killed or failed run is left in DB:
@@ -209,25 +219,22 @@ waiting_for_lock() {
 # bookkeeping session holds the run's lock: a resume started before the
 # server has seen it go would find the run in progress)
 wait_gone() {
-	local i
-	for i in $(seq 1 600); do
-		[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-			AND application_name <> 'ferry_test_lock'")" = 0 ] && return 0
-		sleep 0.05
-	done
-	echo "$1: sessions of the run still there after 30s" >&2
-	return 1
+	RUN_PID= wait_until 120 no_session "$1" "AND backend_type = 'client backend'"
 }
 
-# stop_run SRC: after a test, the run it started in the background
-# ($RUN_PID, its process group) killed, and the test locks on SRC and $DB gone
+# no_session DB CONDITION: no session in DB but this one and the test's locks meets CONDITION
+no_session() {
+	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND pid <> pg_backend_pid() AND application_name <> 'ferry_test_lock' $2")" = 0 ]
+}
+
+# stop_run: after a test, the run it started in the background ($RUN_PID,
+# its process group) killed, and every test lock gone
 stop_run() {
 	if [ -n "${RUN_PID:-}" ] && kill -0 "$RUN_PID" 2>/dev/null; then
 		kill -KILL -- "-$RUN_PID" 2>/dev/null || true
 	fi
-	release_lock "$1"
-	[ -z "${DB:-}" ] || release_lock "$DB" 2>/dev/null || true
+	release_lock
 }
 
 # books DB RUN: a run's books, to compare with a reference run's: its steps'

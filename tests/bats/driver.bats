@@ -213,7 +213,8 @@ profiles:value_repaired:3" ]
 		FROM dispatch_patient WHERE user_id IS NOT NULL")
 	got=$(q1 -d dr_dst -c "SELECT string_agg(legacy_user_id || ':' || legacy_patient_id, ',' ORDER BY legacy_user_id)
 		FROM profiles WHERE legacy_patient_id IS NOT NULL")
-	[ -n "$want" ] && [ "$got" = "$want" ]
+	[ -n "$want" ]
+	[ "$got" = "$want" ]
 	[ "$(q1 -d dr_dst -c "SELECT count(*) FROM profiles p JOIN patients pa ON pa.profile_id = p.id
 		AND pa.legacy_patient_id = p.legacy_patient_id
 		JOIN auth.users u ON u.id = p.id AND (u.raw_app_meta_data->>'legacy_patient_id')::int = p.legacy_patient_id")" -eq 50 ]
@@ -231,8 +232,10 @@ profiles:value_repaired:3" ]
 	# not in the output, the events, the rejects file, ferry.audit_log, ferry.rejects
 	q1 -d dr_src -c "SELECT password FROM auth_user WHERE password <> ''" >"$BATS_TEST_TMPDIR/hashes"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/hashes")" -eq 118 ]
-	! grep -F -f "$BATS_TEST_TMPDIR/hashes" "$BATS_FILE_TMPDIR/run.out"
-	! grep -r -F -f "$BATS_TEST_TMPDIR/hashes" "$BATS_FILE_TMPDIR/$RUN"
+	run grep -F -f "$BATS_TEST_TMPDIR/hashes" "$BATS_FILE_TMPDIR/run.out"
+	assert_exit 1
+	run grep -r -F -f "$BATS_TEST_TMPDIR/hashes" "$BATS_FILE_TMPDIR/$RUN"
+	assert_exit 1
 	[ "$(q1 -d dr_dst -c "SELECT count(*) FROM ferry.audit_log a, auth.users u
 		WHERE strpos(a.data::text, u.encrypted_password) > 0")" -eq 0 ]
 	[ "$(q1 -d dr_dst -c "SELECT count(*) FROM ferry.rejects r, auth.users u

@@ -19,12 +19,14 @@
 #                       in the server, and resumed at once: the resume waits
 #                       for that session rather than load its batch again
 #
-# The timing is made certain: a destination trigger that sleeps 2 ms per
-# order item keeps the load of orderitems in its second batch, and a test
-# session's lock on a source table holds an extract in its COPY, while the
-# session is terminated.  The stages' sessions are found in
-# pg_stat_activity by application_name: lib/pgconn.c gives each its
-# program's name (fallback_application_name ferry-extract, ferry-load ...).
+# The moments are made certain, never left to timing: a test session holds
+# an advisory lock that the load of orderitems takes (shared) in its second
+# batch, or in the COMMIT of its first (hold_points in driver-helpers.bash),
+# and a test session's lock on a source table holds an extract in its COPY,
+# while the session is terminated or the run killed.  The stages' sessions
+# are found in pg_stat_activity by application_name: lib/pgconn.c gives
+# each its program's name (fallback_application_name ferry-extract,
+# ferry-load ...).
 
 load helpers
 load driver-helpers
@@ -49,7 +51,7 @@ teardown_file() {
 }
 
 teardown() {
-	stop_run "$SRC"
+	stop_run
 }
 
 
@@ -65,21 +67,6 @@ fresh() {
 		--min-success "$DEMO_MIN" --run-id "$RUN" --workdir "$WORK")
 	[ "$2" = spool ] && ARGS+=(--spool "$SPOOL")
 	return 0
-}
-
-# the load of order items slowed down: 2 ms a row in a trigger that fires
-# under session_replication_role = replica too
-slow_orderitems() {
-	q -d "$DB" <<'SQL'
-CREATE FUNCTION public.ferry_test_slow() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.orderitems
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow();
-ALTER TABLE public.orderitems ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-SQL
-}
-unslow_orderitems() {
-	q -d "$DB" -c "DROP TRIGGER zz_ferry_test_slow ON public.orderitems; DROP FUNCTION public.ferry_test_slow()"
 }
 
 # terminate DB APP [CONDITION]: pg_terminate_backend on the sessions of
@@ -106,11 +93,15 @@ lines_matching() {
 
 # resume_and_compare: ferry resume, then the destination against the reference
 resume_and_compare() {
-	if [ -z "${RACE:-}" ]; then
-		wait_gone "$DB"
-		wait_gone "$SRC"
-	fi
+	wait_gone "$DB"
+	wait_gone "$SRC"
 	run ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN"
+	compare_resumed
+}
+
+# compare_resumed: the resume ($status, $output) succeeded, the destination
+# and the books are the reference's
+compare_resumed() {
 	echo "$output" | grep -v '^ \|^-\|^(' | tail -8
 	assert_exit 0
 	assert_contains "resuming run $RUN"
@@ -140,10 +131,12 @@ resume_and_compare() {
 # after its first batch is committed
 target_lost() {
 	fresh "tgt_$1" "$1"
-	slow_orderitems
+	hold_points "$DB" public.orderitems orderitems
+	hold_advisory "$DB" "later-batch orderitems"
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 120 grep -qs '"event":"batch"' "$WORK/log/orderitems.jsonl"
+	wait_until 300 held "$DB" ferry-load
 	[ "$(terminate "$DB" ferry-load)" -eq 1 ]
+	release_lock "$DB"
 	finish
 	assert_exit 4
 	# one line says which database and that its connection was lost
@@ -156,10 +149,10 @@ target_lost() {
 	local n
 	n=$(q1 -d "$DB" -c "SELECT count(*) FROM public.orderitems")
 	echo "orderitems loaded before the connection was lost: $n"
-	[ "$n" -gt 0 ] && [ "$n" -lt 1986 ]
+	[ "$n" -gt 0 ] || false
+	[ "$n" -lt 1986 ]
 	[ "$(q1 -d "$DB" -c "SELECT rows_loaded = $n AND NOT complete FROM ferry.checkpoints
 		WHERE run_id = '$RUN' AND entity = 'orderitems'")" = t ]
-	unslow_orderitems
 }
 
 @test "target connection lost mid-batch, pipes: exit 4, one line naming it; resume ends identical" {
@@ -184,7 +177,7 @@ source_lost() {
 	fresh "src_$1" "$1"
 	hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 120 waiting_for_lock "$SRC" ferry-extract
+	wait_until 300 waiting_for_lock "$SRC" ferry-extract
 	[ "$(terminate "$SRC" ferry-extract "wait_event_type = 'Lock'")" -eq 1 ]
 	finish
 	release_lock "$SRC"
@@ -203,7 +196,8 @@ source_lost() {
 
 @test "source connection lost mid-extract, spool files: no spool file of it; resume ends identical" {
 	source_lost spool
-	[ ! -e "$SPOOL/orders.extract.zst" ] && [ ! -e "$SPOOL/orders.zst" ]
+	[ ! -e "$SPOOL/orders.extract.zst" ] || false
+	[ ! -e "$SPOOL/orders.zst" ]
 	[ -z "$(compgen -G "$SPOOL/.orders*")" ]
 	resume_and_compare
 }
@@ -213,10 +207,10 @@ source_lost() {
 	# the extract of orders has set the snapshot and waits for the lock when the holder goes
 	hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 120 waiting_for_lock "$SRC" ferry-extract
+	wait_until 300 waiting_for_lock "$SRC" ferry-extract
 	[ "$(terminate "$SRC" ferry-extract "query LIKE '%pg_export_snapshot%'")" -eq 1 ]
 	# the holder notices within a second, and says so
-	wait_until 20 grep -q "the session holding the snapshot" "$BATS_TEST_TMPDIR/run.out"
+	wait_until 60 grep -q "the session holding the snapshot" "$BATS_TEST_TMPDIR/run.out"
 	release_lock "$SRC"
 	finish
 	assert_exit 3
@@ -230,52 +224,60 @@ source_lost() {
 }
 
 # commit_race MODE: killed while the load of orderitems commits its first
-# batch, which takes 3 s in the server (a deferred trigger on
-# ferry.checkpoints sleeps, once); the resume starts at once, while that
-# session still commits: it must wait for it rather than read the
-# checkpoint before the batch lands and load the batch again
+# batch, which waits in the server for a test session's lock; the resume
+# starts while that session still commits: it must wait for it rather than
+# read the checkpoint before the batch lands and load the batch again.
+# Only once the resume waits for it (a second session waits on an advisory
+# lock) is the commit let through.
 commit_race() {
 	fresh "race_$1" "$1"
-	q -d "$DB" <<'SQL'
-CREATE SEQUENCE public.ferry_test_once;
-CREATE FUNCTION public.ferry_test_slow_commit() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN
-  IF NEW.entity = 'orderitems' AND nextval('public.ferry_test_once') = 1 THEN PERFORM pg_sleep(3); END IF;
-  RETURN NULL;
-END $$;
-CREATE CONSTRAINT TRIGGER zz_ferry_test_slow_commit AFTER INSERT OR UPDATE ON ferry.checkpoints
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow_commit();
-ALTER TABLE ferry.checkpoints ENABLE ALWAYS TRIGGER zz_ferry_test_slow_commit;
-SQL
+	hold_points "$DB"
+	hold_advisory "$DB" "commit orderitems"
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 120 load_committing
+	wait_until 300 load_committing
 	kill_run
+	RUN_PID=
 	# the driver's own session is gone (it held the run's lock), the load's still commits
-	wait_until 20 no_psql
+	wait_until 60 no_psql
 	load_committing
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM public.orderitems")" -eq 0 ]
+	setsid ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN" \
+		>"$BATS_TEST_TMPDIR/resume.out" 2>&1 3>&- &
+	RUN_PID=$!
+	wait_until 300 two_waiting
+	load_committing
+	release_lock "$DB"
+	status=0
+	wait "$RUN_PID" || status=$?
+	RUN_PID=
+	output=$(cat "$BATS_TEST_TMPDIR/resume.out")
+	compare_resumed
 }
-# the slow COMMIT (not another entity's, done in a few ms)
+# the COMMIT of a ferry-load held by the test's lock
 load_committing() {
+	held "$DB" ferry-load || return 1
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 		AND application_name = 'ferry-load' AND state = 'active' AND query = 'COMMIT'
-		AND now() - query_start > interval '0.3 s'")" -eq 1 ]
+		AND wait_event = 'advisory'")" -eq 1 ]
 }
 no_psql() {
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 		AND application_name = 'psql' AND pid <> pg_backend_pid()")" -eq 0 ]
 }
+# the held COMMIT, and a session of the resume waiting for the load's lock
+two_waiting() {
+	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")" -ge 2 ]
+}
 
 @test "a resume started while the killed load still commits in the server waits for it, spool files: nothing loaded twice" {
 	commit_race spool
-	RACE=1 resume_and_compare
 	assert_contains "ferry-load: warning: target: another session is loading orderitems of run $RUN (an earlier attempt still committing?): waiting for it to end"
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.rejects WHERE run_id = '$RUN' AND reason = 'unique_violation'")" -eq 0 ]
 }
 
 @test "a resume started while the killed load still commits in the server waits for it, pipes: no reject recorded twice" {
 	commit_race pipe
-	RACE=1 resume_and_compare
 	[ "$(q1 -d "$DB" -c "SELECT count(*) FROM ferry.rejects WHERE run_id = '$RUN' AND reason = 'unique_violation'")" -eq 0 ]
 }
 
@@ -302,7 +304,7 @@ no_psql() {
 	# killed between patients and orders: orders.zst is complete, nothing of it loaded
 	hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 120 waiting_for_lock "$DB" ferry-load
+	wait_until 300 waiting_for_lock "$DB" ferry-load
 	kill_run
 	release_lock "$DB"
 	wait_gone "$DB"

@@ -14,8 +14,6 @@
 #
 #   start            at once when the attempt has begun (run_start in the
 #                    log): the snapshot taken, the first step starting
-#   after@STEP/S     S seconds after STEP began (its first event): chosen
-#                    by time, wherever the step then is
 #   boundary@STEP    the moment STEP is done (entity_done): between steps
 #   extract@STEP     during an extract: before the attempt, a test session
 #                    locks STEP's source table; the kill comes while a
@@ -24,16 +22,21 @@
 #                    locks destination table T (done, written by no step
 #                    before STEP), whose keys STEP's transform reads to
 #                    check references; the kill comes while it waits
-#   copy@STEP        mid-batch: while a ferry-load backend runs STEP's COPY
-#                    (or the INSERT from its stage) in the destination
-#   commit@STEP      while a ferry-load backend runs STEP's COMMIT
+#   load@STEP        a load that cannot write yet: a test session locks
+#                    STEP's destination table; the kill comes while a
+#                    ferry-load waits for it in its first COPY
+#   copy@STEP        mid-batch: a test session holds the lock that the 50th
+#                    row of a batch of STEP takes (hold_points in
+#                    driver-helpers.bash); the kill comes while a ferry-load
+#                    backend waits for it in STEP's COPY (or the INSERT from
+#                    its stage), rows of the batch written, none committed
+#   commit@STEP      the same in the COMMIT of STEP's first batch (a
+#                    deferred trigger on ferry.checkpoints takes the lock)
 #
-# To make the loads' windows wide enough to hit, the destination has
-# triggers that change nothing but take time (ENABLE ALWAYS: they fire under
-# session_replication_role = replica too): 0.5 ms a row inserted into
-# orders, orderitems and comments, and a deferred constraint trigger on
-# ferry.checkpoints that sleeps 0.15 s in the COMMIT of every batch.  The
-# reference run has them too.
+# No point is chosen by time: each waits for a lock it made certain, or for
+# an event of the run's log after which the run still has steps to do.
+# The triggers of hold_points change nothing and wait for nothing while no
+# test session holds their lock; the reference run has them too.
 #
 # After every kill: the run is not done, the process or backend the kill
 # point waited for was there when the kill came, and the books agree with
@@ -56,24 +59,7 @@ SRC=ka_src
 setup_file() {
 	demo_dbs ka_src ka_tmpl 1
 	q -d ka_tmpl -f "$FERRY_REPO/scripts/sql/ferry-schema.sql" >/dev/null
-	q -d ka_tmpl <<'SQL'
-CREATE FUNCTION public.ferry_test_slow() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN PERFORM pg_sleep(0.0005); RETURN NEW; END $$;
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.orders
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow();
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.orderitems
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow();
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.comments
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow();
-ALTER TABLE public.orders ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-ALTER TABLE public.orderitems ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-ALTER TABLE public.comments ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-CREATE FUNCTION public.ferry_test_slow_commit() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN PERFORM pg_sleep(0.15); RETURN NULL; END $$;
-CREATE CONSTRAINT TRIGGER zz_ferry_test_slow_commit AFTER INSERT OR UPDATE ON ferry.checkpoints
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow_commit();
-ALTER TABLE ferry.checkpoints ENABLE ALWAYS TRIGGER zz_ferry_test_slow_commit;
-SQL
+	hold_points ka_tmpl public.orders orders public.orderitems orderitems
 	clone_db ka_tmpl ka_ref
 	local t0=$SECONDS
 	ferry run --source dbname=ka_src --target dbname=ka_ref --plan "$DEMO_PLAN" \
@@ -91,7 +77,7 @@ teardown_file() {
 }
 
 teardown() {
-	stop_run "$SRC"
+	stop_run
 }
 
 
@@ -99,9 +85,6 @@ teardown() {
 steps() { ferry-plan order "$DEMO_PLAN"; }
 target_of() { ferry-plan get "$DEMO_PLAN" "$1" target; }
 
-# the log file of a step (see run_step in scripts/ferry), and its lines
-step_log() { echo "$WORK/log/$(echo "$1" | tr ':/' '__').jsonl"; }
-log_lines() { local n; n=$(cat "$1" 2>/dev/null | wc -l); echo "${n:-0}"; }
 dones() {
 	local n
 	n=$(grep -hcs "\"entity\":\"$1\",\"event\":\"entity_done\"" "$WORK/log/ferry.jsonl")
@@ -109,23 +92,22 @@ dones() {
 }
 
 # attempt: "ferry run" (the first) or "ferry resume" in a process group of
-# its own; what the logs held when it began, to tell its events apart
+# its own; what the log held when it began, to tell its events apart
 attempt() {
-	LOG0=$(log_lines "$(step_log "$ANCHOR")")
 	DONE0=$(dones "$ANCHOR")
 	if [ "$1" = run ]; then
 		start_run "$BATS_TEST_TMPDIR/attempt.out" "${ARGS[@]}"
 	else
 		setsid ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN" \
-			>"$BATS_TEST_TMPDIR/attempt.out" 2>&1 &
+			>"$BATS_TEST_TMPDIR/attempt.out" 2>&1 3>&- &
 		RUN_PID=$!
 	fi
 }
 
-# poll COMMAND: every 20 ms until it succeeds, 120 s at most, while the run goes on
+# poll COMMAND: every 20 ms until it succeeds, 300 s at most, while the run goes on
 poll() {
-	local i
-	for i in $(seq 6000); do
+	local end=$((SECONDS + 300))
+	while [ "$SECONDS" -lt "$end" ]; do
 		"$@" && return 0
 		if ! kill -0 "$RUN_PID" 2>/dev/null; then
 			echo "the run ended before: $*; its output:" >&2
@@ -144,17 +126,16 @@ ran_start() {
 	n=$(grep -hcs '"event":"run_start"' "$WORK/log/ferry.jsonl")
 	[ "${n:-0}" -ge "$ATTEMPT" ]
 }
-anchor_begun() {
-	[ "$(log_lines "$(step_log "$ANCHOR")")" -gt "$LOG0" ]
-}
 anchor_done() {
 	[ "$(dones "$ANCHOR")" -gt "$DONE0" ]
 }
-# a ferry-load backend of the destination active in a statement (COPY|INSERT, COMMIT)
-load_doing() {
-	anchor_begun || return 1
+# a ferry-load backend of the destination held by the test's lock in a
+# statement (COPY|INSERT, COMMIT)
+held_doing() {
+	held "$DB" ferry-load || return 1
 	SEEN_DB=$(q1 -d "$DB" -c "SELECT state || '|' || left(query, 40) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = 'ferry-load' AND state = 'active'")
+		WHERE datname = current_database() AND application_name = 'ferry-load' AND state = 'active'
+		  AND wait_event = 'advisory'")
 	grep -Eq "^active\|($1)" <<<"$SEEN_DB"
 }
 
@@ -182,29 +163,38 @@ prepare() {
 		# keys the anchor's transform reads: the transform waits
 		hold_lock "$DB" "$arg" 'ACCESS EXCLUSIVE'
 		;;
+	load)
+		hold_lock "$DB" "$(target_of "$ANCHOR")" 'ACCESS EXCLUSIVE'
+		;;
+	copy)
+		hold_advisory "$DB" "row $ANCHOR"
+		;;
+	commit)
+		hold_advisory "$DB" "commit $ANCHOR"
+		;;
 	esac
 }
 
 # kill_at POINT: wait for the moment the point names in this attempt, note
 # what is alive, kill the process group; the point must have been what it meant
 #   start            the attempt's run_start
-#   after@E/S        S seconds after step E began
 #   boundary@E       step E done (its entity_done event)
 #   extract@E        a ferry-extract waits for the lock prepare took
 #   transform@E/T    a ferry-transform waits for the lock on T
-#   copy@E           a ferry-load backend runs step E's COPY (or INSERT from its stage)
-#   commit@E         a ferry-load backend runs step E's COMMIT
+#   load@E           a ferry-load waits for the lock on E's table
+#   copy@E           a ferry-load backend held in step E's COPY (or INSERT from its stage)
+#   commit@E         a ferry-load backend held in step E's COMMIT
 kill_at() {
 	local kind=${1%%@*} seen
 	SEEN_DB=
 	case $kind in
 	start) poll ran_start ;;
-	after) poll anchor_begun && sleep "${1#*/}" ;;
 	boundary) poll anchor_done ;;
 	extract) poll waiting_for_lock "$SRC" ferry-extract && SEEN_DB="extract waits for a lock" ;;
 	transform) poll waiting_for_lock "$DB" ferry-transform && SEEN_DB="transform waits for a lock" ;;
-	copy) poll load_doing 'COPY|INSERT' ;;
-	commit) poll load_doing 'COMMIT' ;;
+	load) poll waiting_for_lock "$DB" ferry-load && SEEN_DB="load waits for a lock" ;;
+	copy) poll held_doing 'COPY|INSERT' ;;
+	commit) poll held_doing 'COMMIT' ;;
 	esac || return 1
 	seen="programs: $(programs)${SEEN_DB:+; $SEEN_DB}"
 	kill_run || return 1
@@ -215,7 +205,7 @@ kill_at() {
 	case $kind in
 	extract) [[ $seen == *extract* ]] ;;
 	transform) [[ $seen == *transform* ]] ;;
-	copy|commit) [[ $seen == *load* ]] ;;
+	load|copy|commit) [[ $seen == *load* ]] ;;
 	esac || { echo "kill $KILLS ($1): not what it waited for: $seen" >&2; return 1; }
 }
 
@@ -281,6 +271,7 @@ chain() {
 	for k in extract transform load; do
 		grep -q "programs: .*$k" "$BATS_TEST_TMPDIR/kills" || { echo "no kill hit a running $k" >&2; return 1; }
 	done
+	grep -qF 'load waits for a lock' "$BATS_TEST_TMPDIR/kills" || { echo "no kill hit a load waiting to write" >&2; return 1; }
 	grep -Eq 'active\|(COPY|INSERT)' "$BATS_TEST_TMPDIR/kills" || { echo "no kill hit a batch being written" >&2; return 1; }
 	grep -qF 'active|COMMIT' "$BATS_TEST_TMPDIR/kills" || { echo "no kill hit a COMMIT" >&2; return 1; }
 }
@@ -309,17 +300,17 @@ compare() {
 	assert_no_duplicates ka_ref
 }
 
-@test "pipes: 13 kills spread over the run (extract, transform, mid-batch, commit, boundaries, by time), resumed each time: identical" {
-	chain pipe start commit@offices after@productcategories/0.02 transform@addresses/public.offices \
-		boundary@invoices extract@profiles commit@patients copy@orders after@invoicelines/0.05 \
+@test "pipes: 13 kills spread over the run (extract, transform, load, mid-batch, commit, boundaries), resumed each time: identical" {
+	chain pipe start commit@offices load@orderstatuses transform@addresses/public.offices \
+		boundary@invoices extract@profiles commit@patients copy@orders load@invoicelines \
 		extract@orderevents copy@orderitems transform@comments/public.invoices commit@comments
 	compare
 }
 
 @test "spool files: 13 kills spread over the run, resumed each time: identical, every spool file left whole" {
-	chain spool after@auth.users/0.03 extract@offices boundary@orderstatuses transform@addresses/public.offices \
-		commit@invoices after@products/0.05 extract@patients boundary@offices:billing_address_id copy@orders \
-		commit@invoicelines after@orderevents/0.1 copy@orderitems transform@comments/public.invoices
+	chain spool load@auth.users extract@offices boundary@orderstatuses transform@addresses/public.offices \
+		commit@invoices load@products extract@patients boundary@offices:billing_address_id copy@orders \
+		commit@invoicelines load@orderevents copy@orderitems transform@comments/public.invoices
 	compare
 	# every spool file left is whole (read to its verified trailer): a temporary file
 	# is never renamed into place, and those of the killed stages were removed

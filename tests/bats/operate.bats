@@ -5,11 +5,11 @@
 #
 # The moments a test looks at are made certain rather than left to timing:
 # a test session holds a lock on the source table the extract reads (the
-# step is "extracting"), or on the destination table the load writes once
-# its first batch is committed (the step is "loading", its rows done
-# still); a trigger (ENABLE ALWAYS, so that it fires under
-# session_replication_role = replica) slows the load of a table where a
-# load must take a few seconds.
+# step is "extracting"), or the advisory lock the load of orderitems takes
+# in its second batch, once its first is committed (hold_points in
+# driver-helpers.bash: the step is "loading", its rows done still); a
+# trigger (ENABLE ALWAYS, so that it fires under session_replication_role
+# = replica) slows the load of a table whose progress lines are read.
 
 load helpers
 load driver-helpers
@@ -62,30 +62,23 @@ teardown() {
 	if [ -n "${RUN_PID:-}" ] && kill -0 "$RUN_PID" 2>/dev/null; then
 		kill -KILL -- "-$RUN_PID" 2>/dev/null || true
 	fi
-	release_lock op_src 2>/dev/null || true
+	release_lock
 }
 
-# slow_orderitems DB: 2 ms an order item in the destination
-slow_orderitems() {
-	q -d "$1" <<'SQL'
-CREATE FUNCTION public.ferry_test_slow_items() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.orderitems
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow_items();
-ALTER TABLE public.orderitems ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-SQL
+# hold_orderitems DB: the load of orderitems into DB held in its second
+# batch (hold_points), its first committed, until release_lock DB
+hold_orderitems() {
+	hold_points "$1" public.orderitems orderitems
+	hold_advisory "$1" "later-batch orderitems"
 }
 
 # run_unlocked DB RUN: until no session of DB holds the lock of RUN (the
 # backend of a killed bookkeeping session takes a moment to notice)
 run_unlocked() {
-	local i
-	for i in $(seq 1 600); do
-		[ "$(q1 -d "$1" -c "SELECT pg_try_advisory_lock(hashtextextended('ferry run $2', 0))")" = t ] && return 0
-		sleep 0.05
-	done
-	echo "$1: the lock of run $2 is still held after 30s" >&2
-	return 1
+	RUN_PID= wait_until 120 run_lock_free "$1" "$2"
+}
+run_lock_free() {
+	[ "$(q1 -d "$1" -c "SELECT pg_try_advisory_lock(hashtextextended('ferry run $2', 0))")" = t ]
 }
 
 # the line of ENTITY in the output of "ferry status"
@@ -144,7 +137,7 @@ check_exposition() {
 
 @test "ferry status during a run: the step extracting, then loading with its rows done of expected; --json; a second resume refused" {
 	clone_db op_tmpl op_live
-	slow_orderitems op_live
+	hold_orderitems op_live
 	local w=$BATS_TEST_TMPDIR/w m=$BATS_TEST_TMPDIR/live.prom
 	# the extract of orderitems waits for a lock on its source table
 	hold_lock op_src public.dispatch_orderitem 'ACCESS EXCLUSIVE'
@@ -160,18 +153,16 @@ check_exposition() {
 		done
 	) &
 	local reader=$!
-	wait_until 120 waiting_for_lock op_src ferry-extract
+	wait_until 300 waiting_for_lock op_src ferry-extract
 	run ferry status --target dbname=op_live
 	assert_exit 0
 	assert_contains "run live (full): running, ferry pid $RUN_PID on "
 	[[ "$(status_line orderitems)" =~ ^orderitems\ +extracting\ +0\ +~1996\ +0\  ]] || { echo "$output"; false; }
 	[[ "$(status_line orders)" =~ ^orders\ +done\ +998\ +998\ +100\  ]]
 	[[ "$(status_line comments)" =~ ^comments\ +pending\ +0\ +~1197\ +0\  ]]
-	# let it read; once the first batch of orderitems is committed, a lock on the
-	# table stops the load at its next batch: its rows done stay put
+	# let it read; the load stops in its second batch: its rows done stay put
 	release_lock op_src
-	wait_until 120 grep -qs '"event":"batch"' "$w/log/orderitems.jsonl"
-	hold_lock op_live public.orderitems SHARE
+	wait_until 300 held op_live ferry-load
 	local done_rows
 	done_rows=$(q1 -d op_live -c "SELECT sum(rows_loaded + rows_rejected) FROM ferry.checkpoints
 		WHERE run_id = 'live' AND entity = 'orderitems'")
@@ -231,12 +222,13 @@ check_exposition() {
 
 @test "ferry status after SIGKILL: interrupted, what is left; resume --metrics --notify finishes it" {
 	clone_db op_tmpl op_kill
-	slow_orderitems op_kill
+	hold_orderitems op_kill
 	local w=$BATS_TEST_TMPDIR/w
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_kill --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id killed --workdir "$w"
-	wait_until 120 grep -qs '"event":"batch"' "$w/log/orderitems.jsonl"
+	wait_until 300 held op_kill ferry-load
 	kill_run
+	release_lock op_kill
 	wait_idle op_kill
 	run_unlocked op_kill killed
 	# the books still say running: no process holds the run
@@ -265,7 +257,6 @@ check_exposition() {
 	run ferry status --target dbname=op_kill
 	[[ "$output" =~ killed\ +\|\ full\ +\|\ interrupted ]]
 	# resume finishes it, with its metrics and its notification
-	q -d op_kill -c "DROP TRIGGER zz_ferry_test_slow ON public.orderitems"
 	run ferry resume killed --source dbname=op_src --target dbname=op_kill --metrics "$BATS_TEST_TMPDIR/r.prom" \
 		--notify "cat >'$BATS_TEST_TMPDIR/r.json'"
 	assert_exit 0
@@ -412,13 +403,14 @@ ferry_metrics_updated_time_seconds" ] || { echo "$families"; false; }
 		and .rejects_by_reason == {missing_reference: 998}' "$BATS_TEST_TMPDIR/n.json"
 	# SIGTERM: the run ends with 9, its metrics and its notification say interrupted
 	clone_db op_tmpl op_term
-	slow_orderitems op_term
+	hold_orderitems op_term
 	local w=$BATS_TEST_TMPDIR/t
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_term --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id term1 --workdir "$w" --metrics "$BATS_TEST_TMPDIR/t.prom" \
 		--notify "cat >'$BATS_TEST_TMPDIR/t.json'"
-	wait_until 120 grep -qs '"event":"batch"' "$w/log/orderitems.jsonl"
+	wait_until 300 held op_term ferry-load
 	kill -TERM -- "-$RUN_PID"
+	release_lock op_term
 	local rc=0
 	wait "$RUN_PID" || rc=$?
 	[ "$rc" -eq 9 ]
@@ -504,6 +496,7 @@ ferry_metrics_updated_time_seconds" ] || { echo "$families"; false; }
 	q -d op_old <<'SQL'
 ALTER TABLE ferry.runs DROP COLUMN driver_host, DROP COLUMN driver_pid, DROP COLUMN attempt_started_at;
 ALTER TABLE ferry.entity_runs DROP COLUMN expected_rows, DROP COLUMN attempt_started_at;
+DROP TABLE ferry.lock_holders;
 UPDATE ferry.meta SET value = '1' WHERE key = 'schema_version';
 SQL
 	run ferry status --target dbname=op_old
@@ -517,7 +510,8 @@ SQL
 	assert_exit 0
 	run ferry init --target dbname=op_old
 	assert_exit 0
-	[ "$(q1 -d op_old -c "SELECT value FROM ferry.meta WHERE key = 'schema_version'")" = 2 ]
+	[ "$(q1 -d op_old -c "SELECT value FROM ferry.meta WHERE key = 'schema_version'")" = 3 ]
+	[ "$(q1 -d op_old -c "SELECT to_regclass('ferry.lock_holders') IS NOT NULL")" = t ]
 	[ "$(q1 -d op_old -c "SELECT count(*) FROM pg_attribute WHERE attrelid IN ('ferry.runs'::regclass, 'ferry.entity_runs'::regclass)
 		AND attname IN ('driver_host', 'driver_pid', 'attempt_started_at', 'expected_rows') AND NOT attisdropped")" -eq 5 ]
 	# the run made before: its books intact, its status readable

@@ -11,12 +11,11 @@
 #                          dispatch_order in the source: every entity before
 #                          orders is done, and the extract of orders has
 #                          started and waits for the lock when the kill comes
-#   mid-batch in a load    a trigger (ENABLE ALWAYS, so that it fires under
-#                          session_replication_role = replica) sleeps 2 ms
-#                          per order item in the destination: the kill comes
-#                          once the first batch of orderitems is committed
-#                          (its "batch" event is in the events log), while
-#                          the second is being written
+#   mid-batch in a load    a test session holds the advisory lock that the
+#                          50th row of a batch of orderitems takes once a
+#                          batch of it is committed (hold_points in
+#                          driver-helpers.bash): the kill comes while the
+#                          load waits for it in its second batch
 #   between entities       a test session holds a lock on public.orders in
 #                          the destination: patients and the offices fix-up
 #                          are done, orders has not written a row
@@ -50,7 +49,7 @@ teardown_file() {
 }
 
 teardown() {
-	stop_run rs_src
+	stop_run
 }
 
 
@@ -70,7 +69,7 @@ crash() {
 	extract)
 		hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
-		wait_until 120 waiting_for_lock "$SRC" ferry-extract
+		wait_until 300 waiting_for_lock "$SRC" ferry-extract
 		kill_run
 		release_lock "$SRC"
 		# patients done, the orders step begun and nothing of it loaded
@@ -79,30 +78,26 @@ crash() {
 		[ "$(q1 -d "$DB" -c "SELECT count(*) FROM public.orders")" -eq 0 ]
 		;;
 	load)
-		q -d "$DB" <<'SQL'
-CREATE FUNCTION public.ferry_test_slow() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.orderitems
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow();
-ALTER TABLE public.orderitems ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-SQL
+		hold_points "$DB" public.orderitems orderitems
+		hold_advisory "$DB" "later-batch orderitems"
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
-		wait_until 120 grep -qs '"event":"batch"' "$WORK/log/orderitems.jsonl"
+		wait_until 300 held "$DB" ferry-load
 		kill_run
+		release_lock "$DB"
+		wait_idle "$DB"
 		# some of orderitems is committed with its checkpoint, not all
 		local n
 		n=$(q1 -d "$DB" -c "SELECT count(*) FROM public.orderitems")
 		echo "orderitems loaded before the kill: $n"
-		[ "$n" -gt 0 ] && [ "$n" -lt 1986 ]
+		[ "$n" -gt 0 ] || false
+		[ "$n" -lt 1986 ]
 		[ "$(q1 -d "$DB" -c "SELECT rows_loaded = $n AND NOT complete FROM ferry.checkpoints
 			WHERE run_id = '$RUN' AND entity = 'orderitems'")" = t ]
-		wait_idle "$DB"
-		q -d "$DB" -c "DROP TRIGGER zz_ferry_test_slow ON public.orderitems; DROP FUNCTION public.ferry_test_slow()"
 		;;
 	between)
 		hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
-		wait_until 120 waiting_for_lock "$DB" ferry-load
+		wait_until 300 waiting_for_lock "$DB" ferry-load
 		kill_run
 		release_lock "$DB"
 		[ "$(q1 -d "$DB" -c "SELECT string_agg(status, ',' ORDER BY entity) FROM ferry.entity_runs
@@ -186,20 +181,17 @@ resume_and_compare() {
 
 @test "killed twice (during an extract, then mid-batch), one resume still ends identical" {
 	crash extract pipe
-	# the first resume is killed too, in the load of orderitems
-	q -d "$DB" <<'SQL'
-CREATE FUNCTION public.ferry_test_slow() RETURNS trigger LANGUAGE plpgsql
-AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
-CREATE TRIGGER zz_ferry_test_slow BEFORE INSERT ON public.orderitems
-  FOR EACH ROW EXECUTE FUNCTION public.ferry_test_slow();
-ALTER TABLE public.orderitems ENABLE ALWAYS TRIGGER zz_ferry_test_slow;
-SQL
+	# the first resume is killed too, in the second batch of orderitems
+	hold_points "$DB" public.orderitems orderitems
+	hold_advisory "$DB" "later-batch orderitems"
 	setsid ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN" \
-		>"$BATS_TEST_TMPDIR/resume1.out" 2>&1 &
+		>"$BATS_TEST_TMPDIR/resume1.out" 2>&1 3>&- &
 	RUN_PID=$!
-	wait_until 120 grep -qs '"event":"batch"' "$WORK/log/orderitems.jsonl"
+	wait_until 300 held "$DB" ferry-load
 	kill_run
+	release_lock "$DB"
 	wait_idle "$DB"
-	q -d "$DB" -c "DROP TRIGGER zz_ferry_test_slow ON public.orderitems; DROP FUNCTION public.ferry_test_slow()"
+	[ "$(q1 -d "$DB" -c "SELECT rows_loaded > 0 AND NOT complete FROM ferry.checkpoints
+		WHERE run_id = '$RUN' AND entity = 'orderitems'")" = t ]
 	resume_and_compare
 }

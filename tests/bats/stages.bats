@@ -483,12 +483,8 @@ EOF
 	q -d st_demo_src -c "CREATE TABLE IF NOT EXISTS snap_t (id int PRIMARY KEY); TRUNCATE snap_t;
 		INSERT INTO snap_t SELECT generate_series(1, 5)"
 	ferry-extract --source dbname=st_demo_src --export-snapshot "$d/snap" 3>&- &
-	local pid=$! i
-	for i in $(seq 100); do
-		[ -s "$d/snap" ] && break
-		sleep 0.1
-	done
-	[ -s "$d/snap" ]
+	local pid=$!
+	wait_until 120 test -s "$d/snap"
 	local snap
 	snap=$(cut -f1 "$d/snap")
 	q -d st_demo_src -c "INSERT INTO snap_t SELECT generate_series(6, 10)"
