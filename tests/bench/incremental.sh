@@ -42,7 +42,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 if [ "${FIXTURE:-demo}" = dispatch ]; then
-	fixture=$(cd "$top/../shared/fixtures/dispatch" && pwd)
+	fixture=$(cd "${FERRY_SHARED:-$top/../shared}/fixtures/dispatch" && pwd)
 	plan=$top/examples/dispatch.plan
 	changes=$top/tests/bench/dispatch-changes.sql
 	min=99.5
