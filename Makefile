@@ -62,7 +62,7 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/lib/libferry.a
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
 # the tree builder's test runs the transform itself
-TREE_TEST_OBJ := $(patsubst %,$(B)/transform/%.o,tree treemap transform keyset)
+TREE_TEST_OBJ := $(patsubst %,$(B)/transform/%.o,tree treemap transform keyset links)
 $(B)/tests/test_tree: $(B)/tests/unit/test_tree.o $(TREE_TEST_OBJ) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)

@@ -469,6 +469,47 @@ parse_deletes(parser *ps, plan_entity *e, int n, char **v)
 	return true;
 }
 
+/* links FROMCOL TOCOL [cycle=note|reject] */
+static bool
+parse_links(parser *ps, plan_entity *e, int n, char **v)
+{
+	plan_links *l;
+
+	if (e->links)
+	{
+		perr(ps, "links given twice");
+		return false;
+	}
+	if (n < 2 || n > 3)
+	{
+		perr(ps, "usage: links FROMCOL TOCOL [cycle=note|reject]");
+		return false;
+	}
+	if (strcmp(v[0], v[1]) == 0)
+	{
+		perr(ps, "links: FROMCOL and TOCOL are the same column \"%s\"", v[0]);
+		return false;
+	}
+	l = xcalloc(1, sizeof(plan_links));
+	l->from_column = xstrdup(v[0]);
+	l->to_column = xstrdup(v[1]);
+	l->cycle = LINKS_NOTE;
+	e->links = l;
+	if (n == 3)
+	{
+		if (strcmp(v[2], "cycle=note") == 0)
+			l->cycle = LINKS_NOTE;
+		else if (strcmp(v[2], "cycle=reject") == 0)
+			l->cycle = LINKS_REJECT;
+		else
+		{
+			perr(ps, "links: unknown option \"%s\" (cycle=note|reject)", v[2]);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* unused COL[,COL...] [in SCHEMA.TABLE] */
 static bool
 parse_unused(parser *ps, plan_entity *e, int n, char **v)
@@ -670,6 +711,8 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 		ok = parse_tree(ps, e, n, v);
 	else if (strcmp(word, "poly") == 0)
 		ok = parse_poly(ps, e, n, v);
+	else if (strcmp(word, "links") == 0)
+		ok = parse_links(ps, e, n, v);
 	else if (strcmp(word, "entity") == 0)
 		perr(ps, "entity \"%s\" (line %d) is not closed by \"end\"", e->name, e->line);
 	else
@@ -1008,6 +1051,12 @@ entity_free(plan_entity *e)
 		free(e->poly->type_column);
 		free(e->poly->id_column);
 		free(e->poly);
+	}
+	if (e->links)
+	{
+		free(e->links->from_column);
+		free(e->links->to_column);
+		free(e->links);
 	}
 	strv_free(e->ndepends, e->depends);
 	free(e->incremental);
@@ -1464,6 +1513,37 @@ check_deletes(const plan *p, const plan_entity *e)
 	return 0;
 }
 
+static const plan_ref *
+ref_of_column(const plan_entity *e, const char *column)
+{
+	for (int r = 0; r < e->nrefs; r++)
+		if (strcmp(e->refs[r].column, column) == 0)
+			return &e->refs[r];
+	return NULL;
+}
+
+/* links FROMCOL TOCOL: two references of the entity's rows to one entity */
+static int
+check_links(const plan *p, const plan_entity *e)
+{
+	const plan_ref *from = ref_of_column(e, e->links->from_column);
+	const plan_ref *to = ref_of_column(e, e->links->to_column);
+
+	if (from == NULL || to == NULL)
+		return problem(p, e->line, "entity \"%s\": links %s %s: both columns must be references "
+					   "(ref, check, defer or forward) of one entity; \"%s\" is not", e->name,
+					   e->links->from_column, e->links->to_column,
+					   from == NULL ? e->links->from_column : e->links->to_column);
+	if (strcmp(from->entity, to->entity) != 0)
+		return problem(p, e->line, "entity \"%s\": links %s %s: the columns reference two entities "
+					   "(%s and %s), a link joins rows of one", e->name, from->column, to->column,
+					   from->entity, to->entity);
+	if (e->tree)
+		return problem(p, e->line, "entity \"%s\": links and tree together (a tree's cycles are "
+					   "its own: see tree cycle=)", e->name);
+	return 0;
+}
+
 int
 plan_validate(const plan *p)
 {
@@ -1522,6 +1602,8 @@ plan_validate(const plan *p)
 								e->name);
 		for (int d = 0; d < e->ndepends; d++)
 			problems += check_target_entity(p, e, e->line, "depends", e->depends[d], false);
+		if (e->links)
+			problems += check_links(p, e);
 	}
 	/* edges to unknown entities are ignored by the order: check cycles anyway */
 	int *order = xcalloc((size_t) p->nentities + 1, sizeof(int));
@@ -1675,6 +1757,14 @@ plan_write(FILE *f, const plan *p)
 			fputc(' ', f);
 			plan_write_name(f, e->poly->id_column);
 			fprintf(f, " missing=%s\n", e->poly->on_missing == MISSING_NULL ? "null" : "reject");
+		}
+		if (e->links)
+		{
+			fputs("  links ", f);
+			plan_write_name(f, e->links->from_column);
+			fputc(' ', f);
+			plan_write_name(f, e->links->to_column);
+			fprintf(f, " cycle=%s\n", e->links->cycle == LINKS_REJECT ? "reject" : "note");
 		}
 		if (e->ndepends)
 		{

@@ -37,6 +37,10 @@
  *                                    children; PARENTCOL is mapped like a ref
  *     poly        TYPECOL IDCOL [missing=reject|null]   generic relation: TYPECOL
  *                                    holds an entity name, IDCOL a legacy key of it
+ *     links       FROMCOL TOCOL [cycle=note|reject]   a link entity: each row links
+ *                                    two rows of one entity (both columns are refs
+ *                                    to it); cycles through the links are noted
+ *                                    (default) or their rows rejected (link_cycle)
  *     depends     ENTITY...          extra ordering constraints
  *     incremental EXPR               SQL over the extract query's columns (alias q)
  *                                    telling when a row last changed; "keys": the
@@ -121,6 +125,20 @@ typedef enum deletes_policy
 /* "delete", "keep", "flag" */
 const char *plan_deletes_name(deletes_policy policy);
 
+typedef enum links_policy
+{
+	LINKS_NOTE,     /* load the rows of a cycle, with a note naming it */
+	LINKS_REJECT    /* reject the rows of a cycle (reason link_cycle) */
+} links_policy;
+
+/* links FROMCOL TOCOL [cycle=note|reject]: the rows of a join table as edges */
+typedef struct plan_links
+{
+	char *from_column;
+	char *to_column;
+	links_policy cycle;       /* default LINKS_NOTE */
+} plan_links;
+
 typedef struct plan_poly
 {
 	char *type_column;
@@ -143,6 +161,7 @@ typedef struct plan_entity
 	plan_ref *refs;
 	plan_tree *tree;          /* NULL if none */
 	plan_poly *poly;          /* NULL if none */
+	plan_links *links;        /* NULL if none */
 	int ndepends;
 	char **depends;
 	char *incremental;        /* NULL if none */

@@ -310,9 +310,10 @@ ref_fk(const gen_entity *e, const plan_ref *r)
 
 /*
  * How much an edge of a cycle is worth breaking with forward: 2 when its
- * destination foreign key is DEFERRABLE (the destination accepts it until
- * commit), 1 more when the source's own foreign key is (the legacy schema
- * broke the cycle there too).
+ * destination foreign key is DEFERRABLE (the DBA marked it as the edge that
+ * may point ahead), 1 more when the source's own foreign key is (the legacy
+ * schema broke the cycle there too).  DEFERRABLE alone does not let the
+ * rows in: each batch commits before the other entity loads (forward_ref).
  */
 static int
 forward_score(const gen_entity *e, const plan_ref *r)
@@ -362,22 +363,37 @@ forward_edge(gen *g, const int *cycle, const plan_ref **why, int n)
 	return pick;
 }
 
+/*
+ * What the destination must allow for forward ref r of e: a reference to
+ * a row not loaded yet.  Each batch commits on its own, before r's entity
+ * is loaded, so a foreign key on the column needs its checks off during
+ * the load, DEFERRABLE or not (as ferry-load and preflight decide).
+ */
+static char *
+forward_needs(const gen_entity *e, const plan_ref *r)
+{
+	const cat_fk *fk = ref_fk(e, r);
+
+	if (fk == NULL)
+		return fmt("the destination has no foreign key on %s: nothing to allow", r->column);
+	return fmt("the destination must accept a reference to a row not loaded yet: foreign-key checks "
+			   "off during the load (session_replication_role = replica, ferry-load's default when "
+			   "the role may set it); %s is %s", fk->name,
+			   fk->deferrable ? "DEFERRABLE, not enough on its own: each batch commits before "
+			   "the other entity is loaded" : "not DEFERRABLE");
+}
+
 /* break the cycle desc at ref r of e, a NOT NULL column: forward */
 static void
 forward_ref(gen *g, gen_entity *e, plan_ref *r, const char *desc)
 {
-	const cat_fk *fk = ref_fk(e, r);
-	char *needs;
+	char *needs = forward_needs(e, r);
 
 	r->kind = REF_FORWARD;
 	g->forwarded++;
-	needs = fk ? fmt("%s is %sDEFERRABLE", fk->name, fk->deferrable ? "" : "not ")
-		: xstrdup("no foreign key found");
 	note(e, "cycle %s: %s.%s is NOT NULL: loaded with the UUID computed from its legacy key before "
-		 "%s is loaded, the key checked against %s's rows in the source (forward); the destination "
-		 "must accept a reference to a row not loaded yet until both are: foreign-key checks off "
-		 "during the load (session_replication_role = replica, ferry-load's default when allowed) "
-		 "or a DEFERRABLE foreign key (%s)", desc, e->name, r->column, r->entity, r->entity, needs);
+		 "%s is loaded, the key checked against %s's rows in the source (forward); %s", desc, e->name,
+		 r->column, r->entity, r->entity, needs);
 	buf_printf(&g->cycle_notes, "# cycle %s: broken with \"forward %s %s\" in %s\n", desc, r->column,
 			   r->entity, e->name);
 	log_warn("foreign key cycle %s: %s.%s forward (NOT NULL: its UUID from the legacy key, before %s "

@@ -7,6 +7,7 @@
 # "tests: N passed, N failed, N skipped" (a test skipped, "ok ... # skip",
 # is not counted as passed).  Exit 0 only when none failed.
 # Run one file with:  tests/run.sh build/asan tests/bats/extract.bats
+# and only the tests whose names match a regex with BATS_FILTER=REGEX.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,7 +67,7 @@ fi
 
 if [ ${#bats_files[@]} -gt 0 ] && [ -e "${bats_files[0]}" ]; then
 	echo "# bats: ${bats_files[*]##*/}"
-	bats --tap "${bats_files[@]}" 2>&1 | tee "$log"
+	bats --tap --timing ${BATS_FILTER:+--filter "$BATS_FILTER"} "${bats_files[@]}" 2>&1 | tee "$log"
 	tally
 	if ! grep -q '^1\.\.' "$log"; then
 		echo "not ok - bats did not run"

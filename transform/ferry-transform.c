@@ -84,7 +84,8 @@ usage(int code)
 			"                                 child as a root with a note (default), or reject\n"
 			"      --missing-object reject|null   generic relation to a row that is gone:\n"
 			"                                 reject (default, or the plan's missing=) or NULL\n"
-			"      --tmpdir DIR       spool of rows waiting for their parent (default $TMPDIR, /tmp)\n\n%s",
+			"      --tmpdir DIR       spool of rows waiting for their parent, and of a link entity's\n"
+			"                         rows under cycle=reject (default $TMPDIR, /tmp)\n\n%s",
 			CLI_COMMON_USAGE);
 	exit(code);
 }
@@ -268,6 +269,7 @@ spec_from_plan(transform_spec *s, const plan *p, const plan_entity *e, keys_ctx 
 	s->ndrop = e->ndrop;
 	s->drop = e->drop;
 	s->tree = e->tree;
+	s->links = e->links;
 	s->refs = xcalloc((size_t) (e->nrefs ? e->nrefs : 1), sizeof *s->refs);
 	for (int i = 0; i < e->nrefs; i++)
 	{
@@ -406,7 +408,7 @@ main(int argc, char **argv)
 				else
 					die(FERRY_EXIT_USAGE, "--missing-object: expected reject or null, not \"%s\"", optarg);
 				break;
-			case OPT_TMPDIR: tmpdir = optarg; break;
+			case OPT_TMPDIR: tmpdir = spec.tmpdir = optarg; break;
 			default:
 				if (!cli_common_option(&common, opt, optarg, usage))
 					usage(FERRY_EXIT_USAGE);

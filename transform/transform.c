@@ -11,6 +11,7 @@
 #include "exitcode.h"
 #include "io.h"
 #include "legacykey.h"
+#include "links.h"
 #include "log.h"
 #include "transform.h"
 #include "tree.h"
@@ -59,6 +60,7 @@ typedef struct tf_ctx
 	transform_stats *stats;
 	uuid_slot *cache;
 	tree_builder *tree;      /* spec->tree: rows go through tree.c */
+	link_builder *links;     /* spec->links: rows go through links.c */
 } tf_ctx;
 
 static const char *
@@ -522,6 +524,8 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 		code = FERRY_EXIT_USAGE;
 	else if (!writer_header(c.w, &c.out_h))
 		code = FERRY_EXIT_IO;
+	else if (spec->links && !spec->fixup)
+		c.links = links_new(spec, c.in_h, &c.out_h, c.nout, c.w, stats, &code);
 	progress_start(c.out_h.entity, -1);
 	while (code == FERRY_EXIT_OK && (got = reader_next(r, &rec)) == 1)
 	{
@@ -542,6 +546,9 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 			{
 				if (c.tree)
 					ok = tree_add(c.tree, c.key.data, c.key.len, c.out, c.notes.data, c.nnotes);
+				else if (c.links)
+					ok = links_add(c.links, c.key.data, c.key.len, rec.vals, c.out, c.notes.data,
+								   c.nnotes);
 				else
 				{
 					ok = writer_row(c.w, c.out, c.nout) && emit_notes(&c);
@@ -566,12 +573,15 @@ transform_stream(const transform_spec *spec, ferry_reader *r, ferry_output *out,
 		code = FERRY_EXIT_STREAM;
 	if (code == FERRY_EXIT_OK && c.tree && !tree_finish(c.tree))
 		code = FERRY_EXIT_IO;
+	if (code == FERRY_EXIT_OK && c.links && !links_finish(c.links))
+		code = FERRY_EXIT_IO;
 	if (code == FERRY_EXIT_OK && !writer_end(c.w))
 		code = FERRY_EXIT_IO;
 	progress_done((int64_t) stats->rows_in);
 
 	writer_free(c.w);
 	tree_free(c.tree);
+	links_free(c.links);
 	header_free(&c.out_h);
 	free(c.src);
 	free(c.ref_out);

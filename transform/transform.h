@@ -85,6 +85,8 @@ typedef struct transform_spec
 	const struct tree_options *tree_opts;  /* tree.h; NULL: the plan's policies */
 	keyset *own_keys;        /* tree: this entity's keys already in the destination */
 	bool fixup;              /* the deferred-columns step: uuid + deferred refs only */
+	const plan_links *links; /* a link entity: cycles through it (links.h); NULL: none */
+	const char *tmpdir;      /* links cycle=reject spools its rows there; NULL: $TMPDIR, /tmp */
 } transform_spec;
 
 typedef struct transform_stats

@@ -23,6 +23,7 @@
 #include "counts.h"
 #include "exitcode.h"
 #include "io.h"
+#include "linkcheck.h"
 #include "log.h"
 #include "pgconn.h"
 #include "plan.h"
@@ -370,6 +371,8 @@ main(int argc, char **argv)
 		if (tcode != FERRY_EXIT_OK && tcode != FERRY_EXIT_VERIFY)
 			code = tcode;
 	}
+	if (code == FERRY_EXIT_OK && e && e->links && !o.fixup)
+		code = verify_links(c.dst, e, c.books, &r);
 	if (code == FERRY_EXIT_OK)
 	{
 		bool clean = result_clean(&r);

@@ -18,6 +18,7 @@
  *   result.c    counts, differences, success rate (pure)
  *   report.c    terminal summary and JSON report
  *   tree.c      the tree checks (tree.h)
+ *   linkcheck.c the cycles of a link entity (linkcheck.h)
  *   coverage.c  what the plan missed: legacy keys, columns left over, all-NULL columns
  */
 #ifndef FERRY_VERIFY_H

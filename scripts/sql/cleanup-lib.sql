@@ -995,6 +995,33 @@ begin
     return changed;
 end $$;
 
+-- The table's own triggers off for the restore's UPDATE, in its
+-- transaction: a restore puts back the values the drop took away, it is not
+-- a change made by the application, and a BEFORE UPDATE trigger would
+-- rewrite them (doctors_fill_display_name() fills legacy_display_name),
+-- another would touch updated_at or record a change.  Each enabled user
+-- trigger is disabled by name (ALTER TABLE: the owner, whom cleanup needs
+-- anyway, and a lock the restore's ADD COLUMN already holds); the returned
+-- statements put each back as it was (ENABLE, ENABLE ALWAYS or ENABLE
+-- REPLICA), and an error rolls back the lot with the transaction.  Not
+-- session_replication_role = replica: that needs a superuser, still fires
+-- ALWAYS triggers, fires REPLICA ones, and turns foreign-key checks off.
+-- Internal triggers (foreign keys) stay on.
+create function pg_temp.fc_triggers_off(rel oid) returns text[]
+language plpgsql as $$
+declare
+    t record;
+    back text[] := '{}';
+begin
+    for t in select tgname, tgenabled from pg_trigger
+             where tgrelid = rel and not tgisinternal and tgenabled <> 'D' order by tgname loop
+        perform pg_temp.fc_exec(format('ALTER TABLE %s DISABLE TRIGGER %I', pg_temp.fc_rel(rel), t.tgname));
+        back := back || format('ALTER TABLE %s ENABLE %sTRIGGER %I', pg_temp.fc_rel(rel),
+                               case t.tgenabled when 'A' then 'ALWAYS ' when 'R' then 'REPLICA ' else '' end, t.tgname);
+    end loop;
+    return back;
+end $$;
+
 create function pg_temp.fc_restore_one(c record) returns jsonb
 language plpgsql as $$
 declare
@@ -1007,6 +1034,7 @@ declare
     bad bigint;
     missing bigint;
     s text;
+    triggers text[];
     changed boolean;
 begin
     select * into m from ferry.column_backups b
@@ -1036,8 +1064,12 @@ begin
     else
         perform pg_temp.fc_exec(format('ALTER TABLE %s ADD COLUMN %I %s%s%s', rel, c.col, m.data_type,
                                        ' COLLATE ' || m.collation_name, ' DEFAULT ' || m.default_expr));
+        triggers := pg_temp.fc_triggers_off(c.relid);
         perform pg_temp.fc_exec(format('UPDATE %s AS t SET %I = b.%I FROM %s AS b WHERE %s', rel, c.col, c.col, bq,
                                        (select string_agg(format('t.%I = b.%I', k, k), ' AND ') from unnest(m.key_columns) k)));
+        foreach s in array triggers loop
+            perform pg_temp.fc_exec(s);
+        end loop;
     end if;
     if m.not_null then
         perform pg_temp.fc_exec(format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', rel, c.col));

@@ -9,6 +9,14 @@
 -- a later run still stands, or rows it did not insert reference rows it did.
 -- What a run updated (incremental upserts, deferred fix-ups of older rows)
 -- keeps its new values: ferry keeps no before-images, and says how many.
+--
+-- Every query is set-based: the run's rows are read from ferry.id_map once
+-- into a temporary table indexed by uuid (ferry.id_map has no index on
+-- run_id or uuid, on purpose: see ferry-schema.sql), and each check or
+-- delete is one join of a destination table with it.  Only foreign keys to
+-- an entity's uuid column are followed: a key that references another
+-- column (a natural key such as currencies.code) never holds a uuid of
+-- the id map.
 
 \set ON_ERROR_STOP on
 set client_min_messages = notice;
@@ -34,6 +42,7 @@ declare
     later text;
     s record;
     fk record;
+    kept text;
     n bigint;
     total bigint := 0;
     blocked bigint := 0;
@@ -50,34 +59,75 @@ begin
         raise exception 'cannot roll back run %: later runs still stand (%); roll them back first', run, later;
     end if;
 
-    -- rows this rollback would not delete that point at rows it would
-    for s in select * from rollback_spec order by ord loop
-        continue when s.target is null or s.target = '-' or s.uuid_col = '';
-        for fk in
-            select c.conrelid::regclass as rt, a.attname as rc,
-                   (select pa.attname from pg_index i join pg_attribute pa
-                      on pa.attrelid = i.indrelid and pa.attnum = i.indkey[0]
-                    where i.indrelid = c.conrelid and i.indisprimary and i.indnatts = 1) as rpk
-            from pg_constraint c
-            join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
-            where c.contype = 'f' and c.confrelid = s.target::regclass and array_length(c.conkey, 1) = 1
-        loop
-            if fk.rpk is null then
-                continue;
-            end if;
-            execute format(
-                'select count(*) from %s r where r.%I in (select uuid from ferry.id_map where run_id = $1 and entity = $2)
-                   and not exists (select 1 from ferry.id_map m where m.run_id = $1 and m.uuid = r.%I)',
-                fk.rt, fk.rc, fk.rpk) into n using run, s.entity;
-            if n > 0 then
-                raise notice 'cannot undo: % rows of % (not inserted by run %) reference rows of % it inserted (column %)',
-                    n, fk.rt, run, s.target, fk.rc;
-                blocked := blocked + n;
-            end if;
-        end loop;
+    -- the entities whose rows go, with their tables, in reverse load order
+    create temp table rollback_entity on commit drop as
+        select p.ord, p.entity, p.target::regclass::oid as rel, p.target, p.uuid_col
+        from rollback_spec p
+        where p.target is not null and p.target <> '-' and p.uuid_col <> '';
+    -- the rows the run inserted: one read of the id map
+    create temp table rollback_row on commit drop as
+        select e.entity, e.rel, m.uuid
+        from ferry.id_map m join rollback_entity e on e.entity = m.entity
+        where m.run_id = run;
+    create index on rollback_row (rel, uuid);
+    create index on rollback_row (entity, uuid);
+    create temp table rollback_index (ix text) on commit drop;
+    analyze rollback_row;
+
+    -- rows this rollback would not delete that point at rows it would,
+    -- through a single-column foreign key to an entity's uuid column
+    for fk in
+        select distinct c.conrelid::regclass as rt, c.conrelid as rt_oid, a.attname as rc,
+               e.rel as tt_oid, e.target
+        from rollback_entity e
+        join pg_attribute ua on ua.attrelid = e.rel and ua.attname = e.uuid_col
+        join pg_constraint c on c.contype = 'f' and c.confrelid = e.rel
+             and array_length(c.conkey, 1) = 1 and c.confkey[1] = ua.attnum
+        join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+    loop
+        -- the rows of the referencing table that this rollback deletes itself
+        select string_agg(format('not exists (select 1 from pg_temp.rollback_row k where k.rel = %s and k.uuid = r.%I)',
+                                 o.rel, o.uuid_col), ' and ')
+          into kept
+          from (select distinct rel, uuid_col from rollback_entity where rel = fk.rt_oid) o;
+        execute format('select count(*) from %s r where r.%I in (select d.uuid from pg_temp.rollback_row d where d.rel = %s) and %s',
+                       fk.rt, fk.rc, fk.tt_oid, coalesce(kept, 'true')) into n;
+        if n > 0 then
+            raise notice 'cannot undo: % rows of % (not inserted by run %) reference rows of % it inserted (column %)',
+                n, fk.rt, run, fk.target, fk.rc;
+            blocked := blocked + n;
+        end if;
     end loop;
     if blocked > 0 then
         raise exception 'rollback of run % refused: % rows inserted since then depend on it (listed above)', run, blocked;
+    end if;
+
+    -- each deleted row is checked by its foreign keys' triggers against the
+    -- tables that reference it: without an index on the referencing column,
+    -- every check scans the whole table (the rows this rollback has already
+    -- deleted from it included), which grows with the square of the run's
+    -- size.  Where the destination has no such index, one is built for the
+    -- rollback's deletes and dropped before the commit (it needs the table's
+    -- owner: otherwise the rollback is as correct, and slower).
+    if not dry then
+        for fk in
+            select distinct c.conrelid::regclass as rt, a.attname as rc,
+                   format('ferry_rollback_%s_%s', c.conrelid, a.attnum) as ix, r.relnamespace::regnamespace as ns,
+                   pg_has_role(r.relowner, 'USAGE') as owner
+            from rollback_entity e
+            join pg_constraint c on c.contype = 'f' and c.confrelid = e.rel and array_length(c.conkey, 1) = 1
+            join pg_class r on r.oid = c.conrelid
+            join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+            where not exists (select 1 from pg_index i
+                              where i.indrelid = c.conrelid and i.indkey[0] = c.conkey[1] and i.indpred is null)
+        loop
+            if fk.owner then
+                execute format('create index %I on %s (%I)', fk.ix, fk.rt, fk.rc);
+                insert into rollback_index values (format('%s.%I', fk.ns, fk.ix));
+            else
+                raise notice 'no index on %.% (not its owner): each row deleted is checked by a scan of %', fk.rt, fk.rc, fk.rt;
+            end if;
+        end loop;
     end if;
 
     -- a foreign key cycle (a deferred column, such as offices.billing_address_id):
@@ -85,45 +135,46 @@ begin
     -- theirs would block that delete, so their nullable references to it are
     -- set NULL first (the rows go next)
     if not dry then
-        for s in select * from rollback_spec order by ord loop
-            continue when s.target is null or s.target = '-' or s.uuid_col = '';
+        for s in select * from rollback_entity order by ord loop
             for fk in
                 select distinct a.attname as rc
                 from pg_constraint c
                 join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
-                join rollback_spec e on e.ord < s.ord and e.target is not null and e.target <> '-'
-                     and c.confrelid = e.target::regclass
-                where c.contype = 'f' and c.conrelid = s.target::regclass and c.confrelid <> c.conrelid
+                join rollback_entity e on e.ord < s.ord and c.confrelid = e.rel
+                where c.contype = 'f' and c.conrelid = s.rel and c.confrelid <> c.conrelid
                   and array_length(c.conkey, 1) = 1 and not a.attnotnull
             loop
                 execute format('update %s set %I = null where %I is not null
-                                  and %I in (select uuid from ferry.id_map where run_id = $1 and entity = $2)',
-                               s.target, fk.rc, fk.rc, s.uuid_col) using run, s.entity;
+                                  and %I in (select uuid from pg_temp.rollback_row where entity = $1)',
+                               s.target, fk.rc, fk.rc, s.uuid_col) using s.entity;
             end loop;
         end loop;
     end if;
 
-    for s in select * from rollback_spec order by ord loop
-        continue when s.target is null or s.target = '-' or s.uuid_col = '';
+    for s in select * from rollback_entity order by ord loop
         if dry then
-            select count(*) into n from ferry.id_map where run_id = run and entity = s.entity;
+            select count(*) into n from pg_temp.rollback_row d where d.entity = s.entity;
             raise notice '% : would delete % rows from %', s.entity, n, s.target;
         else
-            execute format('delete from %s where %I in (select uuid from ferry.id_map where run_id = $1 and entity = $2)',
-                           s.target, s.uuid_col) using run, s.entity;
+            execute format('delete from %s where %I in (select uuid from pg_temp.rollback_row where entity = $1)',
+                           s.target, s.uuid_col) using s.entity;
             get diagnostics n = row_count;
             raise notice '% : deleted % rows from %', s.entity, n, s.target;
         end if;
         total := total + n;
         -- rows the run wrote but did not insert (upserts of older rows)
         select greatest(coalesce(r.loaded_rows, 0)
-                        - (select count(*) from ferry.id_map m where m.run_id = run and m.entity = s.entity), 0)
+                        - (select count(*) from pg_temp.rollback_row d where d.entity = s.entity), 0)
           into updated
           from ferry.entity_runs r where r.run_id = run and r.entity = s.entity;
         if coalesce(updated, 0) > 0 then
             raise notice 'cannot undo: % rows of % that run % updated keep their new values (no before-images)',
                 updated, s.target, run;
         end if;
+    end loop;
+
+    for s in select * from rollback_index loop
+        execute format('drop index %s', s.ix);
     end loop;
 
     if not dry then

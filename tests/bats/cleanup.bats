@@ -521,6 +521,115 @@ SQL
 	[ "$(q1 -d cl_own -c "select secret from t where id = 99")" = LOWER ]
 }
 
+# every row of every table of the application's schemas (public, auth), as
+# JSON objects: the same whatever the columns' positions (a restored column
+# comes back at the end of its table)
+rows_snapshot() {
+	local rel
+	for rel in $(q1 -d "$1" -c "select c.oid::regclass from pg_class c join pg_namespace n on n.oid = c.relnamespace
+		where n.nspname in ('public', 'auth') and c.relkind in ('r', 'p') order by 1"); do
+		q1 -d "$1" -c "select '$rel', count(*), md5(coalesce(string_agg(to_jsonb(x)::text, E'\n' order by to_jsonb(x)::text collate \"C\"), ''))
+			from $rel as x"
+	done
+}
+
+# the user triggers of a database and their states (O, A, R, D)
+trigger_states() {
+	q1 -d "$1" -c "select tgrelid::regclass || ' ' || tgname || ' ' || tgenabled::text from pg_trigger where not tgisinternal order by 1"
+}
+
+@test "restore puts back the backed-up values of a column that triggers write, touches no other column, leaves each trigger as it was" {
+	new_db cl_trg
+	q -d cl_trg >/dev/null <<'SQL'
+create table d (id integer primary key, first_name text not null, display text, updated_at timestamptz);
+create table d_log (d_id integer, at timestamptz default now());
+-- what the application does on every write: fill display, touch updated_at, log the change
+create function d_fill() returns trigger language plpgsql as $f$
+begin new.display := new.first_name || ' (filled)'; return new; end $f$;
+create function d_touch() returns trigger language plpgsql as $f$
+begin new.updated_at := now(); return new; end $f$;
+create function d_logged() returns trigger language plpgsql as $f$
+begin insert into d_log (d_id) values (new.id); return new; end $f$;
+create trigger d_fill before insert or update on d for each row execute function d_fill();
+create trigger d_touch before update on d for each row execute function d_touch();
+create trigger d_logged after update on d for each row execute function d_logged();
+-- triggers in the other states, which must stay so: one that fires under
+-- session_replication_role = replica too, one only there, one disabled
+create trigger d_always before update on d for each row execute function d_fill();
+alter table d enable always trigger d_always;
+create trigger d_replica before update on d for each row execute function d_touch();
+alter table d enable replica trigger d_replica;
+create trigger d_off before update on d for each row execute function d_fill();
+alter table d disable trigger d_off;
+-- rows as ferry-load writes them, with the triggers off: values the trigger would not write
+set session_replication_role = replica;
+insert into d select g, 'n' || g, case when g % 4 = 0 then null else 'legacy ' || g end, '2020-01-01'
+from generate_series(1, 20) g;
+SQL
+	[ "$(q1 -d cl_trg -c "select count(*) from d where display like '%(filled)'")" = 0 ]
+	echo d.display >"$BATS_TEST_TMPDIR/d.txt"
+	local rows triggers
+	rows=$(rows_snapshot cl_trg)
+	triggers=$(trigger_states cl_trg)
+	# d_fill() names the column: --force-breaking
+	run cleanup all --cascade --force-breaking --target cl_trg --columns "$BATS_TEST_TMPDIR/d.txt"
+	assert_exit 0
+	assert_contains "public.d.display: dropped"
+	run cleanup restore --target cl_trg --columns "$BATS_TEST_TMPDIR/d.txt"
+	assert_exit 0
+	assert_contains "public.d.display: restored and verified"
+	# the values of the backup, updated_at untouched, nothing logged
+	diff <(echo "$rows") <(rows_snapshot cl_trg)
+	[ "$(q1 -d cl_trg -c "select count(*) from d_log")" = 0 ]
+	# every trigger in its state, and working again
+	diff <(echo "$triggers") <(trigger_states cl_trg)
+	q -d cl_trg -c "update d set first_name = 'x' where id = 1"
+	[ "$(q1 -d cl_trg -c "select display from d where id = 1")" = "x (filled)" ]
+	[ "$(q1 -d cl_trg -c "select count(*) from d_log")" = 1 ]
+	# --dry-run shows the triggers turned off and back on around the UPDATE
+	run cleanup backup --target cl_trg --columns "$BATS_TEST_TMPDIR/d.txt"
+	assert_exit 0
+	run cleanup drop --cascade --force-breaking --target cl_trg --columns "$BATS_TEST_TMPDIR/d.txt"
+	assert_exit 0
+	run cleanup restore --dry-run --target cl_trg --columns "$BATS_TEST_TMPDIR/d.txt"
+	assert_exit 0
+	assert_contains "ALTER TABLE public.d DISABLE TRIGGER d_always;"
+	assert_contains "ALTER TABLE public.d ENABLE ALWAYS TRIGGER d_always;"
+	assert_contains "ALTER TABLE public.d ENABLE REPLICA TRIGGER d_replica;"
+	assert_contains "ALTER TABLE public.d ENABLE TRIGGER d_fill;"
+	[[ $output != *"TRIGGER d_off"* ]]
+}
+
+@test "dispatch fixture migrated by ferry run: drop then restore of every listed column brings back identical rows (FERRY_SHARED)" {
+	shared_fixture || skip "the shared dispatch fixture is not here (FERRY_SHARED unset)"
+	local dir=$FERRY_SHARED/fixtures/dispatch
+	local cols=$dir/cleanup-columns.txt prot=$dir/protected-columns.txt
+	new_db cl_msrc
+	q -d cl_msrc -v scale=1 -f "$dir/legacy-schema.sql" -f "$dir/legacy-data.sql" >/dev/null
+	new_db cl_mdst
+	q -d cl_mdst -f "$dir/destination-schema.sql" >/dev/null
+	ferry init --target dbname=cl_mdst >/dev/null
+	run ferry run -q --source dbname=cl_msrc --target dbname=cl_mdst --plan "$FERRY_REPO/examples/dispatch.plan" \
+		--workdir "$BATS_TEST_TMPDIR/run"
+	assert_exit 0
+	# the migrated rows: legacy_display_name was not filled by the trigger (the load turns triggers off)
+	[ "$(q1 -d cl_mdst -c "select count(*) from doctors")" -gt 0 ]
+	local rows values catalog
+	rows=$(rows_snapshot cl_mdst)
+	values=$(values_snapshot cl_mdst "$cols")
+	catalog=$(catalog_snapshot cl_mdst)
+	run cleanup all --cascade --force-breaking --target cl_mdst --columns "$cols" --protected "$prot"
+	assert_exit 0
+	[ "$(grep -c ': dropped$' <<<"$output")" = "$(listed "$cols" | wc -l)" ]
+	run cleanup restore --target cl_mdst --columns "$cols" --protected "$prot"
+	assert_exit 0
+	assert_contains "public.doctors.legacy_display_name: restored and verified"
+	[ "$(grep -c ': restored and verified' <<<"$output")" = "$(listed "$cols" | wc -l)" ]
+	diff <(echo "$values") <(values_snapshot cl_mdst "$cols")
+	diff <(echo "$rows") <(rows_snapshot cl_mdst)
+	diff <(echo "$catalog") <(catalog_snapshot cl_mdst)
+}
+
 @test "a column named by a plpgsql function is refused until the function is fixed" {
 	own_db cl_own
 	local f

@@ -129,7 +129,7 @@ start_run() {
 	local out=$1
 	shift
 	setsid ferry run "$@" >"$out" 2>&1 3>&- &
-	RUN_PID=$!
+	RUN_PID=$! RUN_OUT=$out
 }
 
 # kill_run: SIGKILL to the whole process group of start_run, as a crash
@@ -158,11 +158,26 @@ kill_run() {
 #   "row ENTITY"          the 50th row of a batch of ENTITY into TABLE:
 #                         mid-batch, rows of the batch written, not committed
 #   "later-batch ENTITY"  the same in a batch after one already committed
+#   "start"               the run's (or resume's) start in its books, after
+#                         its preflight and its checks, which read the tables
+#                         (at_start takes locks there)
+# Installed again on the same database, it changes nothing.
 hold_points() {
 	local db=$1
 	shift
 	q -d "$db" <<'SQL'
-CREATE FUNCTION public.ferry_test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+SET client_min_messages = warning;
+DROP TRIGGER IF EXISTS zz_ferry_test_hold_commit ON ferry.checkpoints;
+DROP TRIGGER IF EXISTS zz_ferry_test_hold_start ON ferry.runs;
+CREATE OR REPLACE FUNCTION public.ferry_test_hold_start() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(hashtextextended('ferry test start', 0));
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER zz_ferry_test_hold_start AFTER UPDATE OF attempt_started_at ON ferry.runs
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ferry_test_hold_start();
+ALTER TABLE ferry.runs ENABLE ALWAYS TRIGGER zz_ferry_test_hold_start;
+CREATE OR REPLACE FUNCTION public.ferry_test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_advisory_xact_lock_shared(hashtextextended('ferry test commit ' || NEW.entity, 0));
   RETURN NULL;
@@ -171,7 +186,7 @@ CREATE CONSTRAINT TRIGGER zz_ferry_test_hold_commit AFTER INSERT OR UPDATE ON fe
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ferry_test_hold_commit();
 ALTER TABLE ferry.checkpoints ENABLE ALWAYS TRIGGER zz_ferry_test_hold_commit;
 -- the rows of this transaction counted in a setting local to it
-CREATE FUNCTION public.ferry_test_hold_row() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION public.ferry_test_hold_row() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   n int := coalesce(nullif(current_setting('ferry_test.rows', true), ''), '0')::int + 1;
 BEGIN
@@ -187,12 +202,29 @@ END $$;
 SQL
 	while [ $# -ge 2 ]; do
 		q -d "$db" -v t="$1" -v e="$2" <<'SQL'
+SET client_min_messages = warning;
+SELECT format('DROP TRIGGER IF EXISTS zz_ferry_test_hold_row ON %s', :'t') \gexec
 SELECT format('CREATE TRIGGER zz_ferry_test_hold_row BEFORE INSERT ON %s FOR EACH ROW
                  EXECUTE FUNCTION public.ferry_test_hold_row(%L)', :'t', :'e') \gexec
 SELECT format('ALTER TABLE %s ENABLE ALWAYS TRIGGER zz_ferry_test_hold_row', :'t') \gexec
 SQL
 		shift 2
 	done
+}
+
+# at_start DB COMMAND...: a run of DB held at its start (hold_points DB,
+# hold_advisory DB start, then the run started): once it waits there,
+# COMMAND (taking a lock its steps will wait for: the preflight and the
+# books' checks before the start read the tables), then the run goes on
+at_start() {
+	local db=$1
+	shift
+	if ! wait_until 120 held "$db" ferry-books; then
+		[ -z "${RUN_OUT:-}" ] || cat "$RUN_OUT" >&2
+		return 1
+	fi
+	"$@" || return 1
+	release_advisory "$db" start
 }
 
 # held DB APP: a session of program APP in DB waits for the advisory lock

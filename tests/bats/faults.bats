@@ -134,7 +134,7 @@ target_lost() {
 	hold_points "$DB" public.orderitems orderitems
 	hold_advisory "$DB" "later-batch orderitems"
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 300 held "$DB" ferry-load
+	wait_until 120 held "$DB" ferry-load
 	[ "$(terminate "$DB" ferry-load)" -eq 1 ]
 	release_lock "$DB"
 	finish
@@ -175,9 +175,11 @@ target_lost() {
 # waits in its COPY for a lock a test session holds on dispatch_order
 source_lost() {
 	fresh "src_$1" "$1"
-	hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+	hold_points "$DB"
+	hold_advisory "$DB" start
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 300 waiting_for_lock "$SRC" ferry-extract
+	at_start "$DB" hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+	wait_until 120 waiting_for_lock "$SRC" ferry-extract
 	[ "$(terminate "$SRC" ferry-extract "wait_event_type = 'Lock'")" -eq 1 ]
 	finish
 	release_lock "$SRC"
@@ -205,9 +207,11 @@ source_lost() {
 @test "the session holding the run's snapshot lost: the next extract says why it cannot read, exit 3; resume takes a new one" {
 	fresh snap pipe
 	# the extract of orders has set the snapshot and waits for the lock when the holder goes
-	hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+	hold_points "$DB"
+	hold_advisory "$DB" start
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 300 waiting_for_lock "$SRC" ferry-extract
+	at_start "$DB" hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+	wait_until 120 waiting_for_lock "$SRC" ferry-extract
 	[ "$(terminate "$SRC" ferry-extract "query LIKE '%pg_export_snapshot%'")" -eq 1 ]
 	# the holder notices within a second, and says so
 	wait_until 60 grep -q "the session holding the snapshot" "$BATS_TEST_TMPDIR/run.out"
@@ -234,7 +238,7 @@ commit_race() {
 	hold_points "$DB"
 	hold_advisory "$DB" "commit orderitems"
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 300 load_committing
+	wait_until 120 load_committing
 	kill_run
 	RUN_PID=
 	# the driver's own session is gone (it held the run's lock), the load's still commits
@@ -244,7 +248,7 @@ commit_race() {
 	setsid ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN" \
 		>"$BATS_TEST_TMPDIR/resume.out" 2>&1 3>&- &
 	RUN_PID=$!
-	wait_until 300 two_waiting
+	wait_until 120 two_waiting
 	load_committing
 	release_lock "$DB"
 	status=0
@@ -302,9 +306,11 @@ two_waiting() {
 @test "ferry resume finds a spool file of another run or entity in place: exit 5 naming it; without it, identical" {
 	fresh foreign spool
 	# killed between patients and orders: orders.zst is complete, nothing of it loaded
-	hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+	hold_points "$DB"
+	hold_advisory "$DB" start
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}"
-	wait_until 300 waiting_for_lock "$DB" ferry-load
+	at_start "$DB" hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+	wait_until 120 waiting_for_lock "$DB" ferry-load
 	kill_run
 	release_lock "$DB"
 	wait_gone "$DB"

@@ -129,6 +129,24 @@ hold_advisory() {
 		-c "SELECT pg_sleep(600)" >/dev/null 2>&1 3>&- &
 	wait_until 60 advisory_held "$1"
 }
+# release_advisory DB NAME: the test session of DB holding the advisory
+# lock NAME (hold_advisory) ends; the other test sessions stay
+release_advisory() {
+	q1 -d postgres -v db="$1" -v name="$2" <<'SQL' >/dev/null
+SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE a.application_name = 'ferry_test_lock' AND a.datname = :'db' AND l.locktype = 'advisory'
+   AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended('ferry test ' || :'name', 0)
+SQL
+	RUN_PID= wait_until 60 advisory_free "$1" "$2"
+}
+advisory_free() {
+	[ "$(q1 -d postgres -v db="$1" -v name="$2" <<'SQL'
+SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE a.application_name = 'ferry_test_lock' AND a.datname = :'db' AND l.locktype = 'advisory'
+   AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended('ferry test ' || :'name', 0)
+SQL
+)" = 0 ]
+}
 advisory_held() {
 	[ "$(q1 -d "$1" -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE a.application_name = 'ferry_test_lock' AND l.locktype = 'advisory' AND l.granted")" != 0 ]

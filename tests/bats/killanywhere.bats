@@ -104,9 +104,9 @@ attempt() {
 	fi
 }
 
-# poll COMMAND: every 20 ms until it succeeds, 300 s at most, while the run goes on
+# poll COMMAND: every 20 ms until it succeeds, 120 s at most, while the run goes on
 poll() {
-	local end=$((SECONDS + 300))
+	local end=$((SECONDS + 120))
 	while [ "$SECONDS" -lt "$end" ]; do
 		"$@" && return 0
 		if ! kill -0 "$RUN_PID" 2>/dev/null; then
@@ -148,23 +148,26 @@ programs() {
 		END { for (k in p) printf "%s ", k }'
 }
 
-# prepare POINT: what a kill point sets up before its attempt begins (locks)
+# prepare POINT: what a kill point sets up before its attempt begins; a
+# table lock is taken once the attempt is held at its start (at_start:
+# its preflight and its books' checks read the tables), in LOCK_AT_START
 prepare() {
 	local kind=${1%%@*} arg=${1#*/}
 	ANCHOR=${1#*@}
 	ANCHOR=${ANCHOR%%/*}
+	LOCK_AT_START=()
 	case $kind in
 	extract)
 		# the extract of the anchor (or of a step before it reading that table) will wait
-		hold_lock "$SRC" "$(ferry-plan get "$DEMO_PLAN" "$ANCHOR" source)" 'ACCESS EXCLUSIVE'
+		LOCK_AT_START=(hold_lock "$SRC" "$(ferry-plan get "$DEMO_PLAN" "$ANCHOR" source)" 'ACCESS EXCLUSIVE')
 		;;
 	transform)
 		# a destination table (done, and written by no step before the anchor) whose
 		# keys the anchor's transform reads: the transform waits
-		hold_lock "$DB" "$arg" 'ACCESS EXCLUSIVE'
+		LOCK_AT_START=(hold_lock "$DB" "$arg" 'ACCESS EXCLUSIVE')
 		;;
 	load)
-		hold_lock "$DB" "$(target_of "$ANCHOR")" 'ACCESS EXCLUSIVE'
+		LOCK_AT_START=(hold_lock "$DB" "$(target_of "$ANCHOR")" 'ACCESS EXCLUSIVE')
 		;;
 	copy)
 		hold_advisory "$DB" "row $ANCHOR"
@@ -173,6 +176,7 @@ prepare() {
 		hold_advisory "$DB" "commit $ANCHOR"
 		;;
 	esac
+	if [ ${#LOCK_AT_START[@]} -gt 0 ]; then hold_advisory "$DB" start; fi
 }
 
 # kill_at POINT: wait for the moment the point names in this attempt, note
@@ -250,6 +254,7 @@ chain() {
 		prepare "$p"
 		ATTEMPT=$((ATTEMPT + 1))
 		if [ "$ATTEMPT" -eq 1 ]; then attempt run; else attempt resume; fi
+		if [ ${#LOCK_AT_START[@]} -gt 0 ]; then at_start "$DB" "${LOCK_AT_START[@]}"; fi
 		kill_at "$p"
 		check_after_kill
 	done

@@ -98,7 +98,7 @@ fresh() {
 held_at_orders() {
 	hold_lock "$DB" public.orders 'SHARE'
 	start_run "$BATS_TEST_TMPDIR/run.out" "${ARGS[@]}" "$@"
-	wait_until 300 waiting_for_lock "$DB" ferry-load
+	wait_until 120 waiting_for_lock "$DB" ferry-load
 }
 
 # ended_within SECONDS PID: waits for PID (a child of this shell) to end,

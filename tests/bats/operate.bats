@@ -19,9 +19,10 @@ SLOW_PLAN=$BATS_FILE_TMPDIR/slow.plan
 
 setup_file() {
 	demo_dbs op_src op_tmpl 1
-	# a table of 3000 rows for the progress lines: 10 ms of every 10th row in the destination
-	q -d op_src -c "CREATE TABLE slow_items (id int PRIMARY KEY, name text NOT NULL);
-		INSERT INTO slow_items SELECT g, 'item ' || g FROM generate_series(1, 3000) g"
+	# a table of 3000 rows for the progress lines: 10 ms of every 10th row in the
+	# destination (in a schema of its own: not a table the demo plan leaves out)
+	q -d op_src -c "CREATE SCHEMA slow; CREATE TABLE slow.slow_items (id int PRIMARY KEY, name text NOT NULL);
+		INSERT INTO slow.slow_items SELECT g, 'item ' || g FROM generate_series(1, 3000) g"
 	# the source's estimates (reltuples) exact
 	q -d op_src -c "ANALYZE"
 	q -d op_tmpl -f "$FERRY_REPO/scripts/sql/ferry-schema.sql" >/dev/null
@@ -37,11 +38,11 @@ SQL
 ferry-plan 1
 
 entity slow_items
-  source public.slow_items
+  source slow.slow_items
   target public.slow_items
   key id
   extract
-    SELECT id, name FROM public.slow_items
+    SELECT id, name FROM slow.slow_items
   end
 end
 EOF
@@ -140,9 +141,10 @@ check_exposition() {
 	hold_orderitems op_live
 	local w=$BATS_TEST_TMPDIR/w m=$BATS_TEST_TMPDIR/live.prom
 	# the extract of orderitems waits for a lock on its source table
-	hold_lock op_src public.dispatch_orderitem 'ACCESS EXCLUSIVE'
+	hold_advisory op_live start
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_live --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id live --workdir "$w" --metrics "$m"
+	at_start op_live hold_lock op_src public.dispatch_orderitem 'ACCESS EXCLUSIVE'
 	# a reader of the metrics file, as node_exporter: it never sees a partial file
 	mkdir "$BATS_TEST_TMPDIR/reads"
 	(
@@ -153,7 +155,7 @@ check_exposition() {
 		done
 	) &
 	local reader=$!
-	wait_until 300 waiting_for_lock op_src ferry-extract
+	wait_until 120 waiting_for_lock op_src ferry-extract
 	run ferry status --target dbname=op_live
 	assert_exit 0
 	assert_contains "run live (full): running, ferry pid $RUN_PID on "
@@ -162,7 +164,7 @@ check_exposition() {
 	[[ "$(status_line comments)" =~ ^comments\ +pending\ +0\ +~1197\ +0\  ]]
 	# let it read; the load stops in its second batch: its rows done stay put
 	release_lock op_src
-	wait_until 300 held op_live ferry-load
+	wait_until 120 held op_live ferry-load
 	local done_rows
 	done_rows=$(q1 -d op_live -c "SELECT sum(rows_loaded + rows_rejected) FROM ferry.checkpoints
 		WHERE run_id = 'live' AND entity = 'orderitems'")
@@ -226,7 +228,7 @@ check_exposition() {
 	local w=$BATS_TEST_TMPDIR/w
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_kill --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id killed --workdir "$w"
-	wait_until 300 held op_kill ferry-load
+	wait_until 120 held op_kill ferry-load
 	kill_run
 	release_lock op_kill
 	wait_idle op_kill
@@ -368,7 +370,15 @@ ferry_metrics_updated_time_seconds" ] || { echo "$families"; false; }
 
 @test "--notify: a failed run (exit 4), the stage that failed; the command's own failure changes nothing" {
 	clone_db op_tmpl op_fail
-	q -d op_fail -c "ALTER TABLE public.orderstatuses RENAME TO orderstatuses_gone"
+	# a trigger of the destination refuses every row of orderstatuses: an error
+	# ferry-load cannot set aside as a row's (the preflight sees nothing wrong)
+	q -d op_fail <<'SQL'
+CREATE FUNCTION public.ferry_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'ferry test: no insert into orderstatuses'; END $$;
+CREATE TRIGGER zz_ferry_test_refuse BEFORE INSERT ON public.orderstatuses
+  FOR EACH STATEMENT EXECUTE FUNCTION public.ferry_test_refuse();
+ALTER TABLE public.orderstatuses ENABLE ALWAYS TRIGGER zz_ferry_test_refuse;
+SQL
 	run ferry run --only orderstatuses,orders --source dbname=op_src --target dbname=op_fail --plan "$DEMO_PLAN" \
 		--run-id failed1 --workdir "$BATS_TEST_TMPDIR/w" \
 		--notify "cat >'$BATS_TEST_TMPDIR/n.json'; echo the hook is down >&2; exit 3"
@@ -408,7 +418,7 @@ ferry_metrics_updated_time_seconds" ] || { echo "$families"; false; }
 	start_run "$BATS_TEST_TMPDIR/run.out" --source dbname=op_src --target dbname=op_term --plan "$DEMO_PLAN" \
 		--min-success "$DEMO_MIN" --run-id term1 --workdir "$w" --metrics "$BATS_TEST_TMPDIR/t.prom" \
 		--notify "cat >'$BATS_TEST_TMPDIR/t.json'"
-	wait_until 300 held op_term ferry-load
+	wait_until 120 held op_term ferry-load
 	kill -TERM -- "-$RUN_PID"
 	release_lock op_term
 	local rc=0

@@ -108,6 +108,11 @@ migrate() {
 		ferry plan >"$BATS_TEST_TMPDIR/pagila.plan" 2>"$BATS_TEST_TMPDIR/plan.err"
 	run plan_todos "$BATS_TEST_TMPDIR/pagila.plan"
 	[ -z "$output" ] || { echo "TODOs left in the generated plan:" >&2; echo "$output" >&2; false; }
+	# the NOT NULL cycle is broken with forward, which preflight accepts for a
+	# superuser target (it may turn foreign-key checks off)
+	[ "$(ferry-plan get "$BATS_TEST_TMPDIR/pagila.plan" store forward)" = "manager_staff_id staff reject" ] || false
+	run ferry-plan check "$BATS_TEST_TMPDIR/pagila.plan" --source dbname=rw_pagila_src --target dbname=rw_pagila_tmpl
+	assert_exit 0
 	migrate pagila "$BATS_TEST_TMPDIR/pagila.plan" rw_pagila_zero 49636
 }
 

@@ -67,9 +67,11 @@ crash() {
 
 	case $point in
 	extract)
-		hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+		hold_points "$DB"
+		hold_advisory "$DB" start
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
-		wait_until 300 waiting_for_lock "$SRC" ferry-extract
+		at_start "$DB" hold_lock "$SRC" public.dispatch_order 'ACCESS EXCLUSIVE'
+		wait_until 120 waiting_for_lock "$SRC" ferry-extract
 		kill_run
 		release_lock "$SRC"
 		# patients done, the orders step begun and nothing of it loaded
@@ -81,7 +83,7 @@ crash() {
 		hold_points "$DB" public.orderitems orderitems
 		hold_advisory "$DB" "later-batch orderitems"
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
-		wait_until 300 held "$DB" ferry-load
+		wait_until 120 held "$DB" ferry-load
 		kill_run
 		release_lock "$DB"
 		wait_idle "$DB"
@@ -95,9 +97,11 @@ crash() {
 			WHERE run_id = '$RUN' AND entity = 'orderitems'")" = t ]
 		;;
 	between)
-		hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+		hold_points "$DB"
+		hold_advisory "$DB" start
 		start_run "$BATS_TEST_TMPDIR/run.out" "${args[@]}"
-		wait_until 300 waiting_for_lock "$DB" ferry-load
+		at_start "$DB" hold_lock "$DB" public.orders 'ACCESS EXCLUSIVE'
+		wait_until 120 waiting_for_lock "$DB" ferry-load
 		kill_run
 		release_lock "$DB"
 		[ "$(q1 -d "$DB" -c "SELECT string_agg(status, ',' ORDER BY entity) FROM ferry.entity_runs
@@ -187,7 +191,7 @@ resume_and_compare() {
 	setsid ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN" \
 		>"$BATS_TEST_TMPDIR/resume1.out" 2>&1 3>&- &
 	RUN_PID=$!
-	wait_until 300 held "$DB" ferry-load
+	wait_until 120 held "$DB" ferry-load
 	kill_run
 	release_lock "$DB"
 	wait_idle "$DB"

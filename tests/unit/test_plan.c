@@ -638,6 +638,106 @@ test_deletes(void)
 	buf_free(&t);
 }
 
+/* links FROMCOL TOCOL [cycle=note|reject]: a link entity (man/ferry-plan.5, LINKS) */
+static const char LINKS[] =
+	"ferry-plan 1\n"
+	"entity kits\n"
+	"  target public.kits\n"
+	"  key legacy_kit_id\n"
+	"  uuid id\n"
+	"  extract\n"
+	"    SELECT 1\n"
+	"  end\n"
+	"end\n"
+	"entity kit_items\n"
+	"  target public.kit_items\n"
+	"  key legacy_kit_item_id\n"
+	"  uuid id\n"
+	"  ref kit_id kits\n"
+	"  ref child_kit_id kits\n"
+	"  links kit_id child_kit_id%s\n"
+	"  extract\n"
+	"    SELECT 1\n"
+	"  end\n"
+	"end\n";
+
+static plan *
+parse_links(const char *option)
+{
+	buf b;
+	plan *p;
+
+	buf_init(&b, 512);
+	buf_printf(&b, LINKS, option);
+	p = parse(buf_cstr(&b));
+	buf_free(&b);
+	return p;
+}
+
+static void
+test_links(void)
+{
+	plan *p = parse_links(""), *q;
+	plan_entity *e;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	const char *msg;
+
+	e = p ? plan_find(p, "kit_items") : NULL;
+	ok(e && e->links && strcmp(e->links->from_column, "kit_id") == 0 &&
+	   strcmp(e->links->to_column, "child_kit_id") == 0 && e->links->cycle == LINKS_NOTE,
+	   "links FROM TO: cycle=note by default");
+	{ int vq = p ? validate_quiet(p, &msg) : -1; ok(vq == 0, "a link entity validates (%s)", p ? msg : ""); }
+	if (p)
+	{
+		f = open_memstream(&out, &len);
+		plan_write(f, p);
+		fclose(f);
+		ok(strstr(out, "  links kit_id child_kit_id cycle=note\n") != NULL, "links is written back");
+		q = plan_parse(out, len, "w.plan");
+		ok(q && plan_find(q, "kit_items")->links && plan_find(q, "kit_items")->links->cycle == LINKS_NOTE,
+		   "links survives plan_write");
+		plan_free(q);
+		free(out);
+		plan_free(p);
+	}
+	p = parse_links(" cycle=reject");
+	ok(p && plan_find(p, "kit_items")->links->cycle == LINKS_REJECT, "links ... cycle=reject");
+	plan_free(p);
+
+	msg = parse_error("ferry-plan 1\nentity a\n  links x\nend\n");
+	ok(strstr(msg, "t.plan:3: usage: links FROMCOL TOCOL [cycle=note|reject]") != NULL,
+	   "links with one column: usage (%s)", msg);
+	msg = parse_error("ferry-plan 1\nentity a\n  links x y cycle=root\nend\n");
+	ok(strstr(msg, "t.plan:3: links: unknown option \"cycle=root\" (cycle=note|reject)") != NULL,
+	   "links cycle=root is refused (%s)", msg);
+	msg = parse_error("ferry-plan 1\nentity a\n  links x x\nend\n");
+	ok(strstr(msg, "the same column") != NULL, "links x x is refused (%s)", msg);
+	msg = parse_error("ferry-plan 1\nentity a\n  links x y\n  links x y\nend\n");
+	ok(strstr(msg, "t.plan:4: links given twice") != NULL, "links twice is refused (%s)", msg);
+
+	/* validation: both columns references of one entity */
+	p = parse("ferry-plan 1\nentity kits\n  target public.kits\n  key k\n  uuid id\n"
+			  "  extract\n    SELECT 1\n  end\nend\n"
+			  "entity bins\n  target public.bins\n  key k\n  uuid id\n"
+			  "  extract\n    SELECT 1\n  end\nend\n"
+			  "entity l\n  target public.l\n  key k\n  uuid id\n  ref a kits\n  ref b bins\n"
+			  "  links a b\n  extract\n    SELECT 1\n  end\nend\n"
+			  "entity m\n  target public.m\n  key k\n  uuid id\n  ref a kits\n"
+			  "  links a b\n  extract\n    SELECT 1\n  end\nend\n");
+	ok(p != NULL, "links to two entities and to a column without a ref parse");
+	if (p)
+	{
+		int vq = validate_quiet(p, &msg);
+
+		ok(vq == 2 && strstr(msg, "entity \"l\": links a b: the columns reference two entities (kits and bins)") &&
+		   strstr(msg, "entity \"m\": links a b: both columns must be references") &&
+		   strstr(msg, "\"b\" is not"), "... and fail validation (%s)", msg);
+		plan_free(p);
+	}
+}
+
 int
 main(void)
 {
@@ -649,6 +749,7 @@ main(void)
 	test_roundtrip();
 	test_coverage();
 	test_deletes();
+	test_links();
 	printf("1..%d\n", ntest);
 	if (capture_fd >= 0)
 	{
