@@ -32,7 +32,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Ilib $(PKG_CFLAGS) $(CFLAGS
 LDLIBS     := $(PKG_LIBS) -lpthread -lm
 
 B          := build/$(FLAVOR)
-PROGRAMS   := extract transform load verify plan cat conninfo books serve
+PROGRAMS   := extract transform load verify plan cat conninfo books serve delete
 BINS       := $(PROGRAMS:%=$(B)/bin/ferry-%)
 LIB_SRC    := $(wildcard lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)

@@ -19,9 +19,10 @@ enum ferry_exit
 	FERRY_EXIT_REJECTS = 6,     /* finished, but some rows were set aside as rejects */
 	FERRY_EXIT_VERIFY = 7,      /* verification found differences or success below bar */
 	FERRY_EXIT_IO = 8,          /* a local file could not be read or written */
-	FERRY_EXIT_INTERRUPTED = 9  /* the driver was interrupted (a stage stopped by a
+	FERRY_EXIT_INTERRUPTED = 9, /* the driver was interrupted (a stage stopped by a
 								 * signal removes its output files and dies of
 								 * the signal: the shell sees 128 + its number) */
+	FERRY_EXIT_WRITERS = 10     /* cutover: sessions still write to the source */
 };
 
 #endif

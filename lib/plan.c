@@ -436,6 +436,39 @@ parse_poly(parser *ps, plan_entity *e, int n, char **v)
 	return true;
 }
 
+const char *
+plan_deletes_name(deletes_policy policy)
+{
+	return policy == DELETES_KEEP ? "keep" : policy == DELETES_FLAG ? "flag" : "delete";
+}
+
+/* deletes delete|keep|flag COLUMN */
+static bool
+parse_deletes(parser *ps, plan_entity *e, int n, char **v)
+{
+	if (e->deletes_line)
+	{
+		perr(ps, "deletes given twice");
+		return false;
+	}
+	if (n >= 1 && strcmp(v[0], "flag") == 0 && n == 2)
+	{
+		e->deletes = DELETES_FLAG;
+		e->deletes_column = xstrdup(v[1]);
+	}
+	else if (n == 1 && strcmp(v[0], "delete") == 0)
+		e->deletes = DELETES_DELETE;
+	else if (n == 1 && strcmp(v[0], "keep") == 0)
+		e->deletes = DELETES_KEEP;
+	else
+	{
+		perr(ps, "usage: deletes delete|keep|flag COLUMN");
+		return false;
+	}
+	e->deletes_line = ps->lineno;
+	return true;
+}
+
 /* links FROMCOL TOCOL [cycle=note|reject] */
 static bool
 parse_links(parser *ps, plan_entity *e, int n, char **v)
@@ -666,6 +699,8 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 		ok = parse_ref(ps, e, REF_DEFER, n, v);
 	else if (strcmp(word, "forward") == 0)
 		ok = parse_ref(ps, e, REF_FORWARD, n, v);
+	else if (strcmp(word, "deletes") == 0)
+		ok = parse_deletes(ps, e, n, v);
 	else if (strcmp(word, "merges") == 0)
 		ok = list_directive(ps, "merges", n, v, &e->nmerges, &e->merges, false);
 	else if (strcmp(word, "default") == 0)
@@ -1043,6 +1078,7 @@ entity_free(plan_entity *e)
 	strv_free(e->nunused, e->unused_cols);
 	strv_free(e->ndefaults, e->defaults);
 	free(e->reason);
+	free(e->deletes_column);
 }
 
 void
@@ -1455,6 +1491,28 @@ check_target_entity(const plan *p, const plan_entity *e, int line, const char *w
 	return 0;
 }
 
+/* deletes: on a migrated entity; flag: a column the load does not write */
+static int
+check_deletes(const plan *p, const plan_entity *e)
+{
+	if (e->target == NULL)
+		return problem(p, e->deletes_line, "entity \"%s\": deletes on an entity that is not migrated",
+					   e->name);
+	if (e->deletes != DELETES_FLAG)
+		return 0;
+	const char *c = e->deletes_column;
+
+	if (in_list(e->nkey, e->key, c) || (e->uuid_column && strcmp(e->uuid_column, c) == 0) ||
+		(e->tree && e->tree->depth_column && strcmp(e->tree->depth_column, c) == 0))
+		return problem(p, e->deletes_line, "entity \"%s\": deletes flag %s: a key, uuid or depth "
+					   "column cannot be the flag", e->name, c);
+	for (int r = 0; r < e->nrefs; r++)
+		if (strcmp(e->refs[r].column, c) == 0)
+			return problem(p, e->deletes_line, "entity \"%s\": deletes flag %s: the column is a %s",
+						   e->name, c, plan_ref_kind_name(e->refs[r].kind));
+	return 0;
+}
+
 static const plan_ref *
 ref_of_column(const plan_entity *e, const char *column)
 {
@@ -1500,6 +1558,8 @@ plan_validate(const plan *p)
 		for (int t = 0; t < e->ntodo; t++)
 			problems += problem(p, e->todo_line ? e->todo_line[t] : e->line,
 								"entity \"%s\": TODO: %s", e->name, e->todo[t]);
+		if (e->deletes_line)
+			problems += check_deletes(p, e);
 		if (e->target == NULL)
 			continue;
 		if (e->nkey == 0)
@@ -1714,6 +1774,16 @@ plan_write(FILE *f, const plan *p)
 		}
 		if (e->incremental)
 			fprintf(f, "  incremental %s\n", e->incremental);
+		if (e->deletes_line || e->deletes != DELETES_DELETE)
+		{
+			fprintf(f, "  deletes %s", plan_deletes_name(e->deletes));
+			if (e->deletes == DELETES_FLAG)
+			{
+				fputc(' ', f);
+				plan_write_name(f, e->deletes_column);
+			}
+			fputc('\n', f);
+		}
 		for (int r = 0; r < e->nrepair; r++)
 		{
 			/*

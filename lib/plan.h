@@ -46,6 +46,9 @@
  *                                    telling when a row last changed; "keys": the
  *                                    entity is append-only, new keys are its changes
  *     conflict    COL[,COL...]       unique columns for upserts (default: key)
+ *     deletes     delete|keep|flag COL   rows an incremental run finds gone from
+ *                                    the source: deleted (default), kept, or kept
+ *                                    with COL set to the deletion time (ferry-delete)
  *     repair      COL VALUE          when the destination refuses a value of COL (it does
  *                                    not parse, or breaks NOT NULL), load VALUE (or NULL)
  *                                    there instead and note it with the original row
@@ -111,6 +114,17 @@ typedef struct plan_tree
 	tree_policy cycle;         /* default TREE_REJECT */
 } plan_tree;
 
+/* what an incremental run does with a row the source no longer has */
+typedef enum deletes_policy
+{
+	DELETES_DELETE,  /* delete it (default) */
+	DELETES_KEEP,    /* keep it as it is */
+	DELETES_FLAG     /* keep it, its deletes_column set to the deletion time */
+} deletes_policy;
+
+/* "delete", "keep", "flag" */
+const char *plan_deletes_name(deletes_policy policy);
+
 typedef enum links_policy
 {
 	LINKS_NOTE,     /* load the rows of a cycle, with a note naming it */
@@ -174,6 +188,10 @@ typedef struct plan_entity
 	int extract_line;         /* line of "extract" */
 	int extract_end;          /* line of the "end" closing the extract */
 	int end_line;             /* line of the "end" closing the entity */
+	/* deletes delete|keep|flag COLUMN (zero: delete, the default) */
+	deletes_policy deletes;
+	char *deletes_column;     /* flag: the column set to the deletion time */
+	int deletes_line;         /* 0: not given */
 } plan_entity;
 
 typedef struct plan

@@ -70,7 +70,8 @@ usage(int code)
 			"                               level do not depend on each other)\n"
 			"  get FILE ENTITY FIELD        print one field of an entity: name source target keyspace\n"
 			"                               key uuid drop refs ref check defer forward tree poly\n"
-			"                               depends incremental conflict extract todo line migrated;\n"
+			"                               depends incremental deletes conflict extract todo line\n"
+			"                               migrated;\n"
 			"                               ENTITY \"-\": namespace, todo\n"
 			"  list FILE [--source]         every entity: NAME TARGET (\"-\" when not migrated)\n"
 			"                               [SOURCE] (the source table, \"-\" when none)\n"
@@ -354,6 +355,23 @@ check_live(const plan *p, const char *path, const char *source, const char *targ
 	return n;
 }
 
+/* the entities an incremental run cannot read by change: said, with their count */
+static void
+whole_reads(const plan *p, const char *path)
+{
+	buf names;
+	int n = 0;
+
+	buf_init(&names, 256);
+	for (int i = 0; i < p->nentities; i++)
+		if (p->entities[i].target && p->entities[i].incremental == NULL)
+			buf_printf(&names, "%s%s", n++ ? ", " : "", p->entities[i].name);
+	if (n)
+		log_result("%s: note: an incremental run reads %d entit%s whole (no change time and no "
+				   "\"incremental keys\"): %s", path, n, n == 1 ? "y" : "ies", buf_cstr(&names));
+	buf_free(&names);
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -414,6 +432,7 @@ cmd_check(int argc, char **argv)
 	}
 	log_result("%s: ok, %d entities (%d migrated)%s", path, p->nentities, migrated,
 			   live ? ", every query prepared on the source and every column accounted for" : "");
+	whole_reads(p, path);
 	plan_free(p);
 	return FERRY_EXIT_OK;
 }
@@ -640,6 +659,9 @@ cmd_get(int argc, char **argv)
 		if (e->incremental)
 			printf("%s\n", e->incremental);
 	}
+	else if (strcmp(f, "deletes") == 0)
+		printf("%s%s%s\n", plan_deletes_name(e->deletes), e->deletes_column ? " " : "",
+			   e->deletes_column ? e->deletes_column : "");
 	else if (strcmp(f, "conflict") == 0)
 	{
 		if (e->nconflict)

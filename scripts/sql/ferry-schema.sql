@@ -134,6 +134,27 @@ create table if not exists ferry.rejects (
 create index if not exists rejects_run_idx on ferry.rejects (run_id, entity);
 create index if not exists rejects_key_idx on ferry.rejects (entity, legacy_id);
 
+-- what the deletes of incremental runs did (ferry-delete(1)): every row
+-- deleted, with the rows the destination's rules reached (ON DELETE CASCADE:
+-- cascaded; SET NULL or SET DEFAULT: set_null), each saved whole before the
+-- change so that "ferry rollback" puts them back; rows flagged (saved before
+-- the flag); keys kept (deletes keep) and deletes the destination refused,
+-- with its message.  Written in each batch's transaction.
+create table if not exists ferry.deletes (
+    id              bigserial primary key,
+    run_id          text not null,
+    entity          text not null,
+    batch           integer not null,                 -- the step's transaction that wrote it
+    legacy_id       text collate "C",                 -- the entity's key (null for other tables' rows)
+    target          text not null,                    -- the table of the row, quoted and qualified
+    action          text not null
+                    check (action in ('deleted', 'cascaded', 'set_null', 'flagged', 'kept', 'refused')),
+    reason          text,                             -- refused: the destination's message
+    row_data        jsonb,                            -- the row before the change
+    created_at      timestamptz not null default now()
+);
+create index if not exists deletes_run_idx on ferry.deletes (run_id, entity);
+
 -- every event of every stage (start, batch, reject, end ...)
 create table if not exists ferry.audit_log (
     id              bigserial primary key,
@@ -192,5 +213,7 @@ alter table ferry.runs alter column status set default 'pending';
 alter table ferry.entity_runs drop constraint if exists entity_runs_status_check;
 alter table ferry.entity_runs add constraint entity_runs_status_check
     check (status in ('pending', 'running', 'done', 'failed', 'interrupted', 'rolled_back'));
+-- the deletes of an incremental run's step (ferry-delete): policy and counts
+alter table ferry.entity_runs add column if not exists deletes jsonb;
 
 commit;

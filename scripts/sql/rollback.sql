@@ -198,4 +198,87 @@ begin
     raise notice 'run %: % rows % ', run, total, case when dry then 'would be deleted (dry run)' else 'deleted' end;
 end $$;
 
+-- The rows the run's deletes removed or changed (ferry-delete(1), saved whole
+-- in ferry.deletes before each change) are put back as they were: rows
+-- deleted (and those the destination's ON DELETE CASCADE took) inserted
+-- again, parents first (the batches in the reverse of the order they ran,
+-- each batch's rows in the order they were reached), then the rows whose
+-- reference was set NULL or that were flagged given their saved values
+-- again, found by their primary key.  When the role may, with triggers and
+-- foreign keys off (session_replication_role = replica, as ferry-load
+-- loads): a row comes back exactly, and an insert trigger (a profile made
+-- for a new user) does not make a second one.
+do $$
+declare
+    run text := current_setting('ferry.rollback_run');
+    dry boolean := current_setting('ferry.rollback_dry') = '1';
+    s record;
+    t record;
+    n bigint := 0;
+begin
+    if to_regclass('ferry.deletes') is null then
+        return;
+    end if;
+    if dry then
+        for s in select target, action, count(*) as rows from ferry.deletes
+                 where run_id = run and action in ('deleted', 'cascaded', 'set_null', 'flagged')
+                 group by 1, 2 order by 1, 2 loop
+            raise notice '% : would restore % rows (%)', s.target, s.rows, s.action;
+        end loop;
+        return;
+    end if;
+    begin
+        perform set_config('session_replication_role', 'replica', true);
+    exception when insufficient_privilege then
+        raise notice 'restoring deleted rows with triggers on (the role may not set session_replication_role)';
+    end;
+    -- each table's columns that take a value (not generated), and its primary key
+    create temp table restore_cols on commit drop as
+    select d.target,
+           string_agg(quote_ident(a.attname), ', ' order by a.attnum) as cols,
+           (select string_agg(quote_ident(pa.attname), ', ' order by k.ord)
+              from pg_index x
+              cross join lateral unnest(x.indkey::int2[]) with ordinality k(att, ord)
+              join pg_attribute pa on pa.attrelid = x.indrelid and pa.attnum = k.att
+             where x.indrelid = d.target::regclass and x.indisprimary) as pk
+    from (select distinct target from ferry.deletes where run_id = run) d
+    join pg_attribute a on a.attrelid = d.target::regclass and a.attnum > 0
+         and not a.attisdropped and a.attgenerated = ''
+    group by d.target;
+
+    for s in select d.target, d.row_data, c.cols
+             from ferry.deletes d join restore_cols c using (target)
+             where d.run_id = run and d.action in ('deleted', 'cascaded')
+             order by min(d.id) over (partition by d.entity, d.batch) desc, d.id loop
+        execute format('insert into %s (%s) overriding system value select %s from jsonb_populate_record(null::%s, $1)',
+                       s.target, s.cols, s.cols, s.target) using s.row_data;
+        n := n + 1;
+    end loop;
+    for s in select d.target, d.row_data, c.cols, c.pk
+             from ferry.deletes d join restore_cols c using (target)
+             where d.run_id = run and d.action in ('set_null', 'flagged')
+             order by d.id desc loop
+        if s.pk is null then
+            raise exception 'cannot roll back run %: % has no primary key to find its rows set NULL or flagged by', run, s.target;
+        end if;
+        execute format('update %s set (%s) = (select %s from jsonb_populate_record(null::%s, $1)) '
+                       'where (%s) = (select %s from jsonb_populate_record(null::%s, $1))',
+                       s.target, s.cols, s.cols, s.target, s.pk, s.pk, s.target) using s.row_data;
+        n := n + 1;
+    end loop;
+    for t in select entity, count(*) filter (where action = 'deleted') as deleted,
+                    count(*) filter (where action in ('cascaded', 'set_null', 'flagged')) as others
+             from ferry.deletes where run_id = run group by 1 order by 1 loop
+        if t.deleted + t.others > 0 then
+            raise notice '% : restored % rows deleted (and % rows the deletes reached or flagged)',
+                t.entity, t.deleted, t.others;
+        end if;
+    end loop;
+    delete from ferry.deletes where run_id = run;
+    if n > 0 then
+        update ferry.audit_log set data = data || jsonb_build_object('restored', n)
+        where run_id = run and event = 'rollback';
+    end if;
+end $$;
+
 commit;

@@ -57,6 +57,8 @@ ck as (
 ),
 e0 as (
     select e.entity, e.status, e.started_at, e.finished_at, e.expected_rows, e.noted_rows,
+           -- what the step's deletes did (ferry-delete; an older schema has no such column)
+           to_jsonb(e)->'deletes' as deletes,
            case when e.status = 'running' and not r.alive then 'interrupted'
                 when e.status = 'running' and ck.parts > 0 then 'loading'
                 when e.status = 'running' then 'extracting'
@@ -77,7 +79,7 @@ e0 as (
     where e.run_id = r.run_id
 ),
 e1 as (
-    select entity, status, started_at, finished_at, noted_rows, state, stage, loaded, rejected, batches,
+    select entity, status, started_at, finished_at, noted_rows, deletes, state, stage, loaded, rejected, batches,
            seconds, attempt_started_at, loaded + rejected as rows_done,
            -- a step done by a ferry that did not record the rows expected: its count
            coalesce(expected_rows, case when status = 'done' then loaded + rejected end) as expected_rows,
@@ -156,7 +158,7 @@ select jsonb_build_object(
             'batches', x.batches,
             'rows_per_second', round(x.rate::numeric, 1), 'eta_seconds', x.eta,
             'seconds', case when x.attempt_started_at is not null then round(x.seconds::numeric, 3) end,
-            'started_at', x.started_at, 'finished_at', x.finished_at)
+            'started_at', x.started_at, 'finished_at', x.finished_at, 'deletes', x.deletes)
             || case when :detail::int = 1 then jsonb_build_object(
                 'rows_read', coalesce(a.rows_read, 0),
                 'batch_latency', jsonb_build_object(

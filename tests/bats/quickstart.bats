@@ -357,6 +357,19 @@ block_log_of() {
 	[ "$(q1 -d demo_legacy -c "SELECT count(*) FROM dispatch_order WHERE updated_at >= (now() - interval '1 hour') AT TIME ZONE 'UTC'")" -eq 25 ]
 }
 
+@test "the cut-over deleted the order events the application deleted, verified every entity and said EQUAL" {
+	local gone
+	# order 2's events: in the destination after the full run, none now, each saved
+	gone=$(q1 -d demo_dest -c "SELECT count(*) FROM ferry.deletes WHERE run_id = 'cutover' AND entity = 'orderevents'
+		AND action = 'deleted'")
+	[ "$gone" -gt 0 ]
+	[ "$(q1 -d demo_dest -c "SELECT count(*) FROM orderevents e JOIN orders o ON o.id = e.order_id
+		WHERE o.legacy_order_id = 2")" -eq 0 ]
+	[ "$(q1 -d demo_dest -c "SELECT count(*) FROM ferry.deletes WHERE run_id = 'cutover' AND action <> 'deleted'")" -eq 0 ]
+	jq -e '.ok and .totals.extra == 0 and .totals.missing == 0' "$REHEARSAL/ferry-runs/cutover/verify.json"
+	grep -q '^cutover: exit 0$' "$(block_log_of 'ferry run --plan my.plan --final')"
+}
+
 @test "the cleanup dropped the three columns and what went with them, after a backup; the restore brought one back" {
 	# after the drop: no column, no index, no view; three verified backups
 	[ "$(cat "$QS/after-cleanup")" = "backup comments__legacy_thread_id 1154
@@ -460,9 +473,9 @@ SQL
 @test "the exit codes of section 14 are ferry's, each with what to do" {
 	local codes code
 	codes=$(ferry --help | sed -n '/^Exit codes:/,$p' | grep -o '[0-9]\+ [a-z]\+' | cut -d' ' -f1)
-	[ "$(echo "$codes" | wc -l)" -eq 10 ]
+	[ "$(echo "$codes" | wc -l)" -eq 11 ]
 	for code in $codes; do
 		grep -qE "^\| $code \| [^|]+ \| [^|]+ \|$" "$DOC" || { echo "no row for exit $code" >&2; return 1; }
 	done
-	[ "$(sed -n '/^## 14\./,$p' "$DOC" | grep -cE '^\| [0-9]+ \|')" -eq 10 ]
+	[ "$(sed -n '/^## 14\./,$p' "$DOC" | grep -cE '^\| [0-9]+ \|')" -eq 11 ]
 }

@@ -8,6 +8,10 @@
 #   FIXTURE=dispatch tests/bench/incremental.sh build/release 100
 #       the shared dispatch fixture (../shared) with examples/dispatch.plan
 #       and tests/bench/dispatch-changes.sql
+#   DELETES=1 FIXTURE=dispatch tests/bench/incremental.sh build/release 10
+#       the application also deletes about 1 % of the rows
+#       (tests/bench/dispatch-deletes.sql), which the incremental run deletes
+#       too; then "ferry verify" of the destination (its time and verdict)
 #
 # On a throwaway server (tests/pgserver.sh): the demo legacy database at
 # SCALE (default 10) and its empty destination; a full run; the changes; an
@@ -38,7 +42,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 if [ "${FIXTURE:-demo}" = dispatch ]; then
-	fixture=$(cd "$top/../shared/fixtures/dispatch" && pwd)
+	fixture=$(cd "${FERRY_SHARED:-$top/../shared}/fixtures/dispatch" && pwd)
 	plan=$top/examples/dispatch.plan
 	changes=$top/tests/bench/dispatch-changes.sql
 	min=99.5
@@ -69,7 +73,21 @@ run() {
 
 full=$(run full)
 q -d inc_src -f "$changes" >/dev/null
+if [ "${DELETES:-0}" = 1 ]; then
+	before=$(q1 -d inc_src -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables")
+	q -d inc_src -f "$top/tests/bench/dispatch-deletes.sql" 2>&1 | sed 's/^NOTICE:  /# /' >&2
+fi
 incr=$(run incr --incremental)
+if [ "${DELETES:-0}" = 1 ]; then
+	t0=$(now)
+	vrc=0
+	ferry verify --min-success "$min" >verify.out 2>&1 || vrc=$?
+	echo "# ferry verify after the incremental run: exit $vrc in $(elapsed "$t0" "$(now)") s;" \
+		"$(grep '^ferry: verify:' verify.out)" >&2
+	q1 -d inc_dst -F ' ' -c "SELECT '# deletes: ' || coalesce(sum((deletes->>'deleted')::bigint), 0) || ' deleted, '
+		|| coalesce(sum((deletes->>'refused')::bigint), 0) || ' refused, of ' || '$before' || ' legacy rows'
+		FROM ferry.entity_runs WHERE run_id = 'incr'" >&2
+fi
 
 jflag=
 [ "$jobs" -gt 1 ] && jflag=" -j $jobs"

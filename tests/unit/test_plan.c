@@ -542,6 +542,102 @@ test_coverage(void)
 	(void) sf;
 }
 
+/* deletes delete|keep|flag COLUMN: parsed, defaulted, validated, written back */
+static void
+test_deletes(void)
+{
+	static const char *head =
+		"ferry-plan 1\n"
+		"entity parents\n  source public.p\n  target public.parents\n  key legacy_id\n  uuid id\n"
+		"  extract\n    SELECT id AS legacy_id FROM public.p\n  end\nend\n"
+		"entity kids\n  source public.k\n  target public.kids\n  key legacy_id\n  uuid id\n"
+		"  ref parent_id parents\n";
+	static const char *tail = "  extract\n    SELECT id AS legacy_id, parent_id FROM public.k\n  end\nend\n";
+	const char *msg;
+	buf t;
+	plan *p;
+
+	buf_init(&t, 512);
+	buf_printf(&t, "%s%s", head, tail);
+	p = parse(buf_cstr(&t));
+	ok(p && plan_find(p, "kids")->deletes == DELETES_DELETE && plan_find(p, "kids")->deletes_line == 0,
+	   "deletes: delete when not given");
+	plan_free(p);
+
+	t.len = 0;
+	buf_printf(&t, "%s  deletes flag \"Gone At\"\n%s", head, tail);
+	p = parse(buf_cstr(&t));
+	ok(p && plan_find(p, "kids")->deletes == DELETES_FLAG &&
+	   strcmp(plan_find(p, "kids")->deletes_column, "Gone At") == 0 &&
+	   plan_find(p, "kids")->deletes_line == 17, "deletes flag COLUMN: the policy, its column and line");
+	ok(p && validate_quiet(p, &msg) == 0, "deletes flag on a plain column validates (%s)", p ? msg : "");
+	if (p)
+	{
+		/* written back, and read again the same */
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		plan_write(f, p);
+		fclose(f);
+		ok(strstr(text, "  deletes flag \"Gone At\"\n") != NULL, "the writer writes deletes flag");
+		plan *again = plan_parse(text, len, "again.plan");
+
+		ok(again && plan_find(again, "kids")->deletes == DELETES_FLAG &&
+		   strcmp(plan_find(again, "kids")->deletes_column, "Gone At") == 0, "deletes flag reads back");
+		ok(again && plan_find(again, "parents")->deletes == DELETES_DELETE &&
+		   strstr(text, "deletes delete") == NULL, "the default is not written");
+		plan_free(again);
+		free(text);
+	}
+	plan_free(p);
+
+	t.len = 0;
+	buf_printf(&t, "%s  deletes keep\n%s", head, tail);
+	p = parse(buf_cstr(&t));
+	ok(p && plan_find(p, "kids")->deletes == DELETES_KEEP, "deletes keep");
+	plan_free(p);
+
+	/* errors: a policy unknown, flag without a column, keep with one, twice */
+	const char *bad[][2] = {
+		{"  deletes purge\n", "t.plan:17: usage: deletes delete|keep|flag COLUMN"},
+		{"  deletes flag\n", "t.plan:17: usage: deletes delete|keep|flag COLUMN"},
+		{"  deletes keep gone_at\n", "t.plan:17: usage: deletes delete|keep|flag COLUMN"},
+		{"  deletes keep\n  deletes delete\n", "t.plan:18: deletes given twice"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+	{
+		t.len = 0;
+		buf_printf(&t, "%s%s%s", head, bad[i][0], tail);
+		msg = parse_error(buf_cstr(&t));
+		ok(strstr(msg, bad[i][1]) != NULL, "refused: %s (%s)", bad[i][1], msg);
+	}
+
+	/* validation: the flag is not a key, uuid or reference column */
+	const char *invalid[][2] = {
+		{"  deletes flag legacy_id\n", "deletes flag legacy_id: a key, uuid or depth column"},
+		{"  deletes flag id\n", "deletes flag id: a key, uuid or depth column"},
+		{"  deletes flag parent_id\n", "deletes flag parent_id: the column is a ref"},
+	};
+	for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+	{
+		t.len = 0;
+		buf_printf(&t, "%s%s%s", head, invalid[i][0], tail);
+		p = parse(buf_cstr(&t));
+		ok(p && validate_quiet(p, &msg) == 1 && strstr(msg, invalid[i][1]) != NULL,
+		   "invalid: %s (%s)", invalid[i][1], p ? msg : "not parsed");
+		plan_free(p);
+	}
+	t.len = 0;
+	buf_printf(&t, "ferry-plan 1\nentity lookup\n  source public.l\n  target -\n  deletes keep\nend\n");
+	p = parse(buf_cstr(&t));
+	ok(p && validate_quiet(p, &msg) == 1 && strstr(msg, "t.plan:5: entity \"lookup\": deletes on an "
+													 "entity that is not migrated") != NULL,
+	   "deletes on an entity not migrated is refused (%s)", p ? msg : "not parsed");
+	plan_free(p);
+	buf_free(&t);
+}
+
 /* links FROMCOL TOCOL [cycle=note|reject]: a link entity (man/ferry-plan.5, LINKS) */
 static const char LINKS[] =
 	"ferry-plan 1\n"
@@ -652,6 +748,7 @@ main(void)
 	test_order();
 	test_roundtrip();
 	test_coverage();
+	test_deletes();
 	test_links();
 	printf("1..%d\n", ntest);
 	if (capture_fd >= 0)
