@@ -363,11 +363,41 @@ fail:
  */
 #define TABLE_LOCK "hashtextextended('ferry bulk ' || $1, 0)"
 
+/*
+ * A table another session writes (a killed load's batch still committing
+ * in the server) cannot have an index built before that session ends: say
+ * so before waiting for it (TARGET is SQL, quoted)
+ */
+static void
+say_if_in_use(PGconn *conn, const char *target)
+{
+	buf sql;
+	PGresult *res;
+
+	buf_init(&sql, 128);
+	buf_printf(&sql, "BEGIN; LOCK TABLE %s IN SHARE MODE NOWAIT", target);
+	res = PQexec(conn, buf_cstr(&sql));
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		if (state && strcmp(state, "55P03") == 0)
+			log_warn("target: another session is using %s (an earlier attempt still committing?): "
+					 "waiting for it to end", target);
+	}
+	PQclear(res);
+	PQclear(PQexec(conn, "ROLLBACK"));
+	buf_free(&sql);
+}
+
 static int
 rebuild_table(PGconn *conn, const char *target)
 {
 	const char *params[1] = {target};
-	PGresult *res = pg_query(conn, "SELECT pg_advisory_lock(" TABLE_LOCK ")", 1, params);
+	PGresult *res;
+
+	say_if_in_use(conn, target);
+	res = pg_query(conn, "SELECT pg_advisory_lock(" TABLE_LOCK ")", 1, params);
 	int code = FERRY_EXIT_OK, n = 0;
 	int64_t started = now_us();
 

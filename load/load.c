@@ -309,7 +309,12 @@ load_stream(PGconn *conn, const load_spec *spec, ferry_reader *r, load_stats *st
 	c.spec = spec;
 	c.h = reader_header(r);
 	c.stats = stats;
-	if (!prepare(&c) || (spec->bookkeeping && spec->run && spec->entity && !lock_step(&c)))
+	/*
+	 * the step's lock first: an earlier attempt still committing may hold
+	 * the table's lock (a bulk load's DROP INDEX), which prepare's staging
+	 * table would wait for without a word
+	 */
+	if ((spec->bookkeeping && spec->run && spec->entity && !lock_step(&c)) || !prepare(&c))
 	{
 		cleanup(&c);
 		return FERRY_EXIT_TARGET;
