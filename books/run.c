@@ -243,8 +243,9 @@ books_run_finish(books *b, int argc, char **argv, buf *reply)
 
 /*
  * resumable [RUN]: "RUN STATUS KIND WORKDIR SINCE PREV_RUN" of the run to
- * resume: RUN, or the latest that began a step and did not end done or
- * rolled back (a run that failed at its start has nothing to resume)
+ * resume: RUN, or the latest still running or interrupted (killed, even
+ * before its first step), or failed after a step began (a run that failed
+ * at its start has nothing to resume)
  */
 int
 books_resumable(books *b, int argc, char **argv, buf *reply)
@@ -257,8 +258,8 @@ books_resumable(books *b, int argc, char **argv, buf *reply)
 		"       EXISTS (SELECT 1 FROM ferry.entity_runs e WHERE e.run_id = r.run_id AND e.status <> 'pending') "
 		"FROM ferry.runs r "
 		"WHERE CASE WHEN $1 <> '' THEN r.run_id = $1 "
-		"           ELSE r.status IN ('running', 'interrupted', 'failed') AND EXISTS "
-		"                (SELECT 1 FROM ferry.entity_runs e WHERE e.run_id = r.run_id AND e.status <> 'pending') END "
+		"           ELSE r.status IN ('running', 'interrupted') OR (r.status = 'failed' AND EXISTS "
+		"                (SELECT 1 FROM ferry.entity_runs e WHERE e.run_id = r.run_id AND e.status <> 'pending')) END "
 		"ORDER BY r.started_at DESC LIMIT 1", 1, p);
 	if (res == NULL)
 		return FERRY_EXIT_TARGET;
@@ -276,7 +277,7 @@ books_resumable(books *b, int argc, char **argv, buf *reply)
 		log_error("resume: run %s was rolled back", p[0]);
 		rc = FERRY_EXIT_USAGE;
 	}
-	else if (strcmp(PQgetvalue(res, 0, 1), "done") != 0 && PQgetvalue(res, 0, 6)[0] != 't')
+	else if (strcmp(PQgetvalue(res, 0, 1), "failed") == 0 && PQgetvalue(res, 0, 6)[0] != 't')
 	{
 		log_error("resume: run %s failed at its start, before any step: nothing to resume (start a new run)",
 				  PQgetvalue(res, 0, 0));
