@@ -129,6 +129,7 @@ int books_memory(books *b, int argc, char **argv, buf *reply);
 int books_judge(books *b, int argc, char **argv, buf *reply);
 
 int books_blame_verb(books *b, int argc, char **argv, buf *reply);
+int books_step_end(books *b, int argc, char **argv, buf *reply);
 
 /* ---- session.c ---- */
 
