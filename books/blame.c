@@ -1,7 +1,6 @@
 /*
  * blame.c: which stage of a failed step says what went wrong.
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "books.h"
@@ -42,23 +41,4 @@ books_blame_verb(books *b, int argc, char **argv, buf *reply)
 	int rc = books_blame(argv[1][0] == 'p', atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), &who);
 	buf_printf(reply, "\t%d\t%s", rc, who);
 	return FERRY_EXIT_OK;
-}
-
-/*
- * step-end RUN STEP PHASE EVENTS pipes|spool RC_EXTRACT RC_TRANSFORM RC_LOAD:
- * blame and step-finish in one request (one round trip a step): the step
- * done when no stage failed, else failed with the stage blamed.  Replies
- * "EXIT STAGE" then step-finish's fields.
- */
-int
-books_step_end(books *b, int argc, char **argv, buf *reply)
-{
-	(void) argc;
-	const char *who;
-	int rc = books_blame(argv[5][0] == 'p', atoi(argv[6]), atoi(argv[7]), atoi(argv[8]), &who);
-	char code[16];
-	snprintf(code, sizeof code, "%d", rc);
-	char *fin[8] = {"step-finish", argv[1], argv[2], rc ? "failed" : "done", argv[3], argv[4], (char *) who, code};
-	buf_printf(reply, "\t%d\t%s", rc, who);
-	return books_step_finish(b, rc ? 8 : 6, fin, reply);
 }

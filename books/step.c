@@ -384,6 +384,25 @@ books_step_finish(books *b, int argc, char **argv, buf *reply)
 }
 
 /*
+ * step-end RUN STEP PHASE EVENTS pipes|spool RC_EXTRACT RC_TRANSFORM RC_LOAD:
+ * blame and step-finish in one request (one round trip a step): the step
+ * done when no stage failed, else failed with the stage blamed.  Replies
+ * "EXIT STAGE" then step-finish's fields.
+ */
+int
+books_step_end(books *b, int argc, char **argv, buf *reply)
+{
+	(void) argc;
+	const char *who;
+	int rc = books_blame(argv[5][0] == 'p', atoi(argv[6]), atoi(argv[7]), atoi(argv[8]), &who);
+	char code[16];
+	snprintf(code, sizeof code, "%d", rc);
+	char *fin[8] = {"step-finish", argv[1], argv[2], rc ? "failed" : "done", argv[3], argv[4], (char *) who, code};
+	buf_printf(reply, "\t%d\t%s", rc, who);
+	return books_step_finish(b, rc ? 8 : 6, fin, reply);
+}
+
+/*
  * clear-attempt RUN ENTITY PHASE: a failed or killed attempt's rejects
  * and checkpoint forgotten before it is done again.  A killed load of the
  * step may still be committing its last batch in the server: its session
