@@ -119,8 +119,8 @@ int books_part_complete(books *b, int argc, char **argv, buf *reply);
 int books_max_key(books *b, int argc, char **argv, buf *reply);
 int books_split(books *b, int argc, char **argv, buf *reply);
 int books_import(books *b, int argc, char **argv, buf *reply);
-/* COPY the JSON lines of FILE into ferry.audit_log (tagged with STEP when given) */
-bool books_import_events(books *b, const char *file, const char *step);
+/* the JSON lines of FILE into ferry.audit_log (tagged with STEP when given); PEAKS: see step.c */
+bool books_import_events(books *b, const char *file, const char *step, buf *peaks);
 
 /* ---- report.c ---- */
 
@@ -129,6 +129,7 @@ int books_memory(books *b, int argc, char **argv, buf *reply);
 int books_judge(books *b, int argc, char **argv, buf *reply);
 
 int books_blame_verb(books *b, int argc, char **argv, buf *reply);
+int books_step_end(books *b, int argc, char **argv, buf *reply);
 
 /* ---- session.c ---- */
 

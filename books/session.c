@@ -68,6 +68,7 @@ static const struct
 	{"judge", books_judge, 3, 3},
 	{"memory", books_memory, 2, 2},
 	{"blame", books_blame_verb, 4, 4},
+	{"step-end", books_step_end, 8, 8},
 };
 
 int

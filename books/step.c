@@ -184,52 +184,66 @@ books_step_begin(books *b, int argc, char **argv, buf *reply)
 		"    finished_at = NULL", 2, p);
 }
 
-/* the events file FILE into pg_temp.ferry_events (emptied first), line by line */
+/* the text of the events file FILE in out ("" when there is none: a stage
+ * that never started wrote none); false (logged) when it cannot be read */
 static bool
-copy_events(books *b, const char *file)
+read_events(const char *file, buf *out)
 {
-	if (!pg_exec(b->target, "CREATE TEMP TABLE IF NOT EXISTS ferry_events (line text); TRUNCATE ferry_events"))
-		return false;
-	int fd = open(file, O_RDONLY);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT;   /* a stage that never started wrote none */
-	/* raw lines: csv with quote and delimiter bytes that never occur in JSON text */
-	PGresult *res = PQexec(b->target,
-		"COPY ferry_events FROM STDIN WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')");
-	bool ok = PQresultStatus(res) == PGRES_COPY_IN;
-	if (!ok)
-		log_error("target: %s", pg_errmsg(b->target, res));
-	PQclear(res);
-	char chunk[65536];
-	ssize_t n;
-	while (ok && (n = read(fd, chunk, sizeof chunk)) > 0)
-		ok = PQputCopyData(b->target, chunk, (int) n) == 1;
-	close(fd);
-	if (PQputCopyEnd(b->target, ok ? NULL : "events file unreadable") != 1)
-		ok = false;
-	res = PQgetResult(b->target);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
-		log_error("target: cannot record the events of %s: %s", file, pg_errmsg(b->target, res));
-		ok = false;
+		if (errno == ENOENT)
+			return true;
+		log_error("cannot read the events of %s: %s", file, strerror(errno));
+		return false;
 	}
-	PQclear(res);
-	while ((res = PQgetResult(b->target)) != NULL)
-		PQclear(res);
-	return ok;
+	ssize_t n;
+	do
+	{
+		buf_grow(out, 65536);
+		n = read(fd, out->data + out->len, 65536);
+		if (n > 0)
+			out->len += (size_t) n;
+	} while (n > 0 || (n < 0 && errno == EINTR));
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		log_error("cannot read the events of %s: %s", file, strerror(err));
+	return n == 0;
 }
 
+/*
+ * The JSON lines of FILE into ferry.audit_log (tagged with STEP when
+ * given), in one statement that also says, in peaks when not NULL, the
+ * peak memory of each program of those events in kB
+ * ("ferry-extract=N,ferry-load=N", "-" for none).
+ */
 bool
-books_import_events(books *b, const char *file, const char *step)
+books_import_events(books *b, const char *file, const char *step, buf *peaks)
 {
-	if (!copy_events(b, file))
+	buf text;
+	buf_init(&text, 4096);
+	if (!read_events(file, &text))
+	{
+		buf_free(&text);
 		return false;
-	const char *p[1] = {step ? step : ""};
-	return exec_params(b,
-		"INSERT INTO ferry.audit_log (ts, run_id, program, entity, event, data) "
-		"SELECT (j->>'ts')::timestamptz, j->>'run', j->>'prog', j->>'entity', j->>'event', "
-		"       CASE WHEN $1 = '' THEN j ELSE j || jsonb_build_object('step', $1) END "
-		"FROM (SELECT line::jsonb AS j FROM ferry_events WHERE line <> '') e", 1, p) == FERRY_EXIT_OK;
+	}
+	const char *p[2] = {buf_cstr(&text), step ? step : ""};
+	PGresult *res = pg_query(b->target,
+		"WITH e AS (SELECT line::jsonb AS j FROM unnest(string_to_array($1, E'\\n')) line WHERE line <> ''), "
+		"ins AS (INSERT INTO ferry.audit_log (ts, run_id, program, entity, event, data) "
+		"        SELECT (j->>'ts')::timestamptz, j->>'run', j->>'prog', j->>'entity', j->>'event', "
+		"               CASE WHEN $2 = '' THEN j ELSE j || jsonb_build_object('step', $2) END FROM e) "
+		"SELECT coalesce((SELECT string_agg(p || '=' || kb, ',' ORDER BY p) FROM ( "
+		"    SELECT j->>'prog' AS p, max((j->>'max_rss_kb')::bigint) AS kb FROM e "
+		"    WHERE j->>'event' LIKE '%\\_end' AND j ? 'max_rss_kb' GROUP BY 1) m), '-')", 2, p);
+	buf_free(&text);
+	if (res == NULL)
+		return false;
+	if (peaks)
+		buf_puts(peaks, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return true;
 }
 
 /* plan FILE: the run's plan, read once for the fields of every step */
@@ -266,7 +280,7 @@ books_import(books *b, int argc, char **argv, buf *reply)
 		return FERRY_EXIT_USAGE;
 	if (!pg_exec(b->target, "BEGIN"))
 		return FERRY_EXIT_TARGET;
-	if (!books_import_events(b, argv[1], NULL) || !pg_exec(b->target, "COMMIT"))
+	if (!books_import_events(b, argv[1], NULL, NULL) || !pg_exec(b->target, "COMMIT"))
 	{
 		PQclear(PQexec(b->target, "ROLLBACK"));
 		return FERRY_EXIT_TARGET;
@@ -296,35 +310,48 @@ books_step_finish(books *b, int argc, char **argv, buf *reply)
 	if (!pg_exec(b->target, "BEGIN"))
 		return FERRY_EXIT_TARGET;
 	PGresult *res = NULL;
-	bool ok = books_import_events(b, argv[5], argv[2]) &&
-		exec_params(b,
-			"UPDATE ferry.entity_runs r SET status = $3, finished_at = now(), "
-			"    loaded_rows = k.rows_loaded, rejected_rows = k.rows_rejected, "
-			"    source_rows = k.rows_loaded + k.rows_rejected, "
-			"    expected_rows = CASE WHEN $3 = 'done' THEN k.rows_loaded + k.rows_rejected ELSE r.expected_rows END, "
-			"    noted_rows = (SELECT count(*) FROM ferry.rejects x WHERE x.run_id = $1 "
-			"                  AND x.entity = split_part($2, ':', 1) AND x.disposition = 'repaired' "
-			"                  AND (x.phase = $4 OR x.phase LIKE $4 || '/%')), "
-			"    max_key = k.last_key "
-			"FROM (SELECT sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected, "
-			"             (array_agg(last_key ORDER BY length(last_key) DESC, last_key DESC))[1] AS last_key "
-			"      FROM ferry.checkpoints WHERE run_id = $1 AND entity = split_part($2, ':', 1) "
-			"        AND (phase = $4 OR phase LIKE $4 || '/%') HAVING count(*) > 0) k "
-			"WHERE r.run_id = $1 AND r.entity = $2 AND r.status = 'running'", 4, p) == FERRY_EXIT_OK &&
-		exec_params(b, "UPDATE ferry.entity_runs SET status = $3, finished_at = now() "
-					"WHERE run_id = $1 AND entity = $2 AND status = 'running'", 3, p) == FERRY_EXIT_OK &&
-		(res = pg_query(b->target,
-			"SELECT coalesce(loaded_rows, 0), coalesce(rejected_rows, 0), coalesce(noted_rows, 0), "
-			"       coalesce((SELECT string_agg(p || '=' || kb, ',' ORDER BY p) FROM ( "
-			"           SELECT j->>'prog' AS p, max((j->>'max_rss_kb')::bigint) AS kb "
-			"           FROM (SELECT line::jsonb AS j FROM ferry_events WHERE line <> '') e "
-			"           WHERE j->>'event' LIKE '%\\_end' AND j ? 'max_rss_kb' GROUP BY 1) m), '-'), "
-			"       floor(extract(epoch FROM finished_at - coalesce(attempt_started_at, started_at)))::bigint "
-			"FROM ferry.entity_runs WHERE run_id = $1 AND entity = $2", 2, p)) != NULL &&
-		pg_exec(b->target, "COMMIT");
+	buf peaks;
+	buf_init(&peaks, 64);
+	/* the counts only when the load left checkpoints (k.n > 0); the reply
+	 * from the row as updated, or as it is when it was not running */
+	static const char *const reply_cols =
+		"coalesce(loaded_rows, 0), coalesce(rejected_rows, 0), coalesce(noted_rows, 0), "
+		"floor(extract(epoch FROM finished_at - coalesce(attempt_started_at, started_at)))::bigint";
+	buf sql;
+	buf_init(&sql, 2048);
+	buf_printf(&sql,
+		"UPDATE ferry.entity_runs r SET status = $3, finished_at = now(), "
+		"    loaded_rows = CASE WHEN k.n > 0 THEN k.rows_loaded ELSE r.loaded_rows END, "
+		"    rejected_rows = CASE WHEN k.n > 0 THEN k.rows_rejected ELSE r.rejected_rows END, "
+		"    source_rows = CASE WHEN k.n > 0 THEN k.rows_loaded + k.rows_rejected ELSE r.source_rows END, "
+		"    expected_rows = CASE WHEN $3 = 'done' AND k.n > 0 THEN k.rows_loaded + k.rows_rejected "
+		"                         ELSE r.expected_rows END, "
+		"    noted_rows = CASE WHEN k.n > 0 THEN (SELECT count(*) FROM ferry.rejects x WHERE x.run_id = $1 "
+		"                  AND x.entity = split_part($2, ':', 1) AND x.disposition = 'repaired' "
+		"                  AND (x.phase = $4 OR x.phase LIKE $4 || '/%%')) ELSE r.noted_rows END, "
+		"    max_key = CASE WHEN k.n > 0 THEN k.last_key ELSE r.max_key END "
+		"FROM (SELECT count(*) AS n, sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected, "
+		"             (array_agg(last_key ORDER BY length(last_key) DESC, last_key DESC))[1] AS last_key "
+		"      FROM ferry.checkpoints WHERE run_id = $1 AND entity = split_part($2, ':', 1) "
+		"        AND (phase = $4 OR phase LIKE $4 || '/%%')) k "
+		"WHERE r.run_id = $1 AND r.entity = $2 AND r.status = 'running' RETURNING %s", reply_cols);
+	bool ok = books_import_events(b, argv[5], argv[2], &peaks) &&
+		(res = pg_query(b->target, buf_cstr(&sql), 4, p)) != NULL;
+	buf_free(&sql);
+	if (ok && PQntuples(res) == 0)
+	{
+		PQclear(res);
+		buf q;
+		buf_init(&q, 256);
+		buf_printf(&q, "SELECT %s FROM ferry.entity_runs WHERE run_id = $1 AND entity = $2", reply_cols);
+		ok = (res = pg_query(b->target, buf_cstr(&q), 2, p)) != NULL;
+		buf_free(&q);
+	}
+	ok = ok && pg_exec(b->target, "COMMIT");
 	if (!ok)
 	{
 		PQclear(res);
+		buf_free(&peaks);
 		PQclear(PQexec(b->target, "ROLLBACK"));
 		return FERRY_EXIT_TARGET;
 	}
@@ -332,8 +359,8 @@ books_step_finish(books *b, int argc, char **argv, buf *reply)
 	if (PQntuples(res) == 1)
 	{
 		const char *loaded = PQgetvalue(res, 0, 0), *rejected = PQgetvalue(res, 0, 1);
-		const char *noted = PQgetvalue(res, 0, 2), *secs = PQgetvalue(res, 0, 4);
-		buf_printf(reply, "\t%s\t%s\t%s\t%s\t%s", loaded, rejected, noted, PQgetvalue(res, 0, 3), secs);
+		const char *noted = PQgetvalue(res, 0, 2), *secs = PQgetvalue(res, 0, 3);
+		buf_printf(reply, "\t%s\t%s\t%s\t%s\t%s", loaded, rejected, noted, buf_cstr(&peaks), secs);
 		event_set_context(argv[1], argv[2]);
 		if (to == BS_DONE)
 			event_emit("entity_done", "\"loaded\":%s,\"rejected\":%s,\"noted\":%s,\"seconds\":%s",
@@ -352,7 +379,27 @@ books_step_finish(books *b, int argc, char **argv, buf *reply)
 			event_emit(to == BS_FAILED ? "entity_failed" : "entity_interrupted", NULL);
 	}
 	PQclear(res);
+	buf_free(&peaks);
 	return FERRY_EXIT_OK;
+}
+
+/*
+ * step-end RUN STEP PHASE EVENTS pipes|spool RC_EXTRACT RC_TRANSFORM RC_LOAD:
+ * blame and step-finish in one request (one round trip a step): the step
+ * done when no stage failed, else failed with the stage blamed.  Replies
+ * "EXIT STAGE" then step-finish's fields.
+ */
+int
+books_step_end(books *b, int argc, char **argv, buf *reply)
+{
+	(void) argc;
+	const char *who;
+	int rc = books_blame(argv[5][0] == 'p', atoi(argv[6]), atoi(argv[7]), atoi(argv[8]), &who);
+	char code[16];
+	snprintf(code, sizeof code, "%d", rc);
+	char *fin[8] = {"step-finish", argv[1], argv[2], rc ? "failed" : "done", argv[3], argv[4], (char *) who, code};
+	buf_printf(reply, "\t%d\t%s", rc, who);
+	return books_step_finish(b, rc ? 8 : 6, fin, reply);
 }
 
 /*

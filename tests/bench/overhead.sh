@@ -9,6 +9,8 @@
 # its finish to the next step's start (the driver's work between steps).
 # From a step's start to the first event of its stages is shown apart: it
 # is mostly the stages' own start-up (exec, connecting to the databases).
+# The runs are sequential (-j 1): with -j N the steps overlap and the time
+# from one step's finish to the next one's start means nothing.
 #
 #   tests/bench/overhead.sh build/release 60
 set -euo pipefail
@@ -68,10 +70,10 @@ export FERRY_SOURCE=dbname=ovh_src FERRY_TARGET=dbname=ovh_dst
 cd "$work"
 ferry init -q
 t0=$(now)
-ferry run -q --plan "$work/tiny.plan" --run-id full --workdir "$work/full" >"$work/full.out" 2>&1 ||
+ferry run -q -j 1 --plan "$work/tiny.plan" --run-id full --workdir "$work/full" >"$work/full.out" 2>&1 ||
 	{ cat "$work/full.out" >&2; exit 1; }
 t1=$(now)
-ferry run -q --plan "$work/tiny.plan" --incremental --run-id same --workdir "$work/same" >"$work/same.out" 2>&1 ||
+ferry run -q -j 1 --plan "$work/tiny.plan" --incremental --run-id same --workdir "$work/same" >"$work/same.out" 2>&1 ||
 	{ cat "$work/same.out" >&2; exit 1; }
 t2=$(now)
 
@@ -98,7 +100,7 @@ IFS='|' read -r full_ms full_in full_out full_gap steps <<<"$(driver_ms full)"
 IFS='|' read -r same_ms _ _ _ _ <<<"$(driver_ms same)"
 
 cat <<EOF2
-## Driver overhead per step ($steps tiny entities, 3 rows each)
+## Driver overhead per step ($steps tiny entities, 3 rows each, -j 1)
 
 | run | wall time | driver time per step (bar 50 ms) |
 | --- | --- | --- |
