@@ -366,7 +366,8 @@ fail:
 /*
  * A table another session writes (a killed load's batch still committing
  * in the server) cannot have an index built before that session ends: say
- * so before waiting for it (TARGET is SQL, quoted)
+ * so when it is still in use after a second, then wait for it (TARGET is
+ * SQL, quoted; a backend that is only ending is not worth a word)
  */
 static void
 say_if_in_use(PGconn *conn, const char *target)
@@ -375,13 +376,13 @@ say_if_in_use(PGconn *conn, const char *target)
 	PGresult *res;
 
 	buf_init(&sql, 128);
-	buf_printf(&sql, "BEGIN; LOCK TABLE %s IN SHARE MODE NOWAIT", target);
+	buf_printf(&sql, "BEGIN; SET LOCAL lock_timeout = '1s'; LOCK TABLE %s IN SHARE MODE", target);
 	res = PQexec(conn, buf_cstr(&sql));
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-		if (state && strcmp(state, "55P03") == 0)
+		if (state && strcmp(state, "55P03") == 0)  /* lock_not_available: the timeout */
 			log_warn("target: another session is using %s (an earlier attempt still committing?): "
 					 "waiting for it to end", target);
 	}

@@ -248,6 +248,9 @@ commit_race() {
 	setsid ferry resume "$RUN" --source "dbname=$SRC" --target "dbname=$DB" --min-success "$DEMO_MIN" \
 		>"$BATS_TEST_TMPDIR/resume.out" 2>&1 3>&- &
 	RUN_PID=$!
+	# the resume says it waits for the earlier attempt, and does
+	wait_until 120 grep -q "(an earlier attempt still committing?): waiting for it to end" \
+		"$BATS_TEST_TMPDIR/resume.out"
 	wait_until 120 two_waiting
 	load_committing
 	release_lock "$DB"
