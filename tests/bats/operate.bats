@@ -273,7 +273,7 @@ check_exposition() {
 @test "--metrics: the Prometheus text format, every metric, values from the books" {
 	[ "$(cat "$BATS_FILE_TMPDIR/full1.rc")" -eq 0 ]
 	local m=$BATS_FILE_TMPDIR/prom/ferry.prom families
-	families=$(check_exposition "$m")
+	families=$(check_exposition "$m") || { echo "$families"; false; }
 	[ "$families" = "ferry_run_state
 ferry_run_start_time_seconds
 ferry_run_duration_seconds
