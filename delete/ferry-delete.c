@@ -223,16 +223,20 @@ done_before(PGconn *dst, const dspec *s)
 }
 
 static int
-delete_entity(const dspec *s)
+delete_entity(const dspec *s, PGconn **srcp, PGconn **dstp)
 {
 	dentity d = {0};
 	dcounts c = {0};
-	PGconn *src = NULL, *dst = NULL;
+	PGconn *src = *srcp, *dst = *dstp;
 	int code = FERRY_EXIT_TARGET, done;
 
-	dst = pg_connect(s->target, "target", "ferry-delete");
-	if (dst == NULL || !rules_on(dst))
-		goto out;
+	/* the connections of the entities before this one, else new ones */
+	if (dst == NULL)
+	{
+		*dstp = dst = pg_connect(s->target, "target", "ferry-delete");
+		if (dst == NULL || !rules_on(dst))
+			goto out;
+	}
 	if ((done = done_before(dst, s)) != 0)
 	{
 		code = done > 0 ? FERRY_EXIT_OK : FERRY_EXIT_TARGET;
@@ -252,8 +256,7 @@ delete_entity(const dspec *s)
 		code = FERRY_EXIT_USAGE;
 		goto out;
 	}
-	src = pg_connect(s->source, "source", "ferry-delete");
-	if (src == NULL)
+	if (src == NULL && (*srcp = src = pg_connect(s->source, "source", "ferry-delete")) == NULL)
 	{
 		code = FERRY_EXIT_SOURCE;
 		goto out;
@@ -261,8 +264,6 @@ delete_entity(const dspec *s)
 	event_emit("delete_start", "\"policy\":\"%s\",\"by\":\"%s\"", plan_deletes_name(s->e->deletes),
 			   d.mode == MODE_KEY ? "key" : "uuid");
 	code = gone_find(src, dst, s, &d);
-	PQfinish(src);
-	src = NULL;
 	if (code == FERRY_EXIT_OK)
 		code = apply_policy(dst, s, &d, &c);
 	if (code == FERRY_EXIT_OK)
@@ -280,10 +281,6 @@ delete_entity(const dspec *s)
 	else
 		event_emit("delete_end", "\"exit\":%d", code);
 out:
-	if (src)
-		PQfinish(src);
-	if (dst)
-		PQfinish(dst);
 	free(d.target_sql);
 	free(d.target_name);
 	free(d.flag_sql);
@@ -372,21 +369,36 @@ main(int argc, char **argv)
 		plan_free(p);
 		return code;
 	}
-	s.e = plan_find(p, entity);
-	if (s.e == NULL)
+	/* ENTITY[,ENTITY...]: one after the other (the driver's reverse order),
+	 * in one process; the first that fails stops the rest */
+	int nnames = 0;
+	char **names = cli_split_commas(entity, &nnames);
+
+	code = FERRY_EXIT_OK;
+	for (int i = 0; i < nnames && code == FERRY_EXIT_OK; i++)
+		if (plan_find(p, names[i]) == NULL)
+		{
+			log_error("the plan has no entity \"%s\"", names[i]);
+			code = FERRY_EXIT_USAGE;
+		}
+	PGconn *src = NULL, *dst = NULL;
+
+	for (int i = 0; i < nnames && code == FERRY_EXIT_OK; i++)
 	{
-		log_error("the plan has no entity \"%s\"", entity);
-		plan_free(p);
-		return FERRY_EXIT_USAGE;
+		s.e = plan_find(p, names[i]);
+		event_set_context(s.run, s.e->name);
+		if (s.e->target == NULL || s.e->nkey == 0 || s.e->extract_sql == NULL)
+			log_info("%s: not migrated: no deletes", s.e->name);
+		else if ((code = delete_entity(&s, &src, &dst)) != FERRY_EXIT_OK && nnames > 1)
+			log_error("%s: the deletes stopped at this entity (exit %d)", s.e->name, code);
 	}
-	event_set_context(s.run, s.e->name);
-	if (s.e->target == NULL || s.e->nkey == 0 || s.e->extract_sql == NULL)
-	{
-		log_info("%s: not migrated: no deletes", s.e->name);
-		code = FERRY_EXIT_OK;
-	}
-	else
-		code = delete_entity(&s);
+	if (src)
+		PQfinish(src);
+	if (dst)
+		PQfinish(dst);
+	for (int i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
 	event_close();
 	plan_free(p);
 	return code;

@@ -211,14 +211,20 @@ bulk_begin(PGconn *conn, const bulk_target *t, int *dropped)
 	int rows;
 
 	*dropped = 0;
-	/* only the table's owner drops and builds its indexes: another role loads as usual */
-	PGresult *own = pg_query(conn, "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class "
+	/*
+	 * only the table's owner drops and builds its indexes, and only when it
+	 * may create them again (an index needs CREATE on its schema): another
+	 * role loads as usual, never leaving a table without its keys
+	 */
+	PGresult *own = pg_query(conn, "SELECT pg_has_role(relowner, 'USAGE') "
+							 "AND has_schema_privilege(relnamespace, 'CREATE') FROM pg_class "
 							 "WHERE oid = $1::regclass", 1, (const char *[]) {t->table_sql});
 
 	if (own == NULL || PQntuples(own) != 1 || PQgetvalue(own, 0, 0)[0] != 't')
 	{
 		if (own && PQntuples(own) == 1)
-			log_info("bulk load of %s: this role does not own it: an ordinary load", t->table_sql);
+			log_info("bulk load of %s: this role does not own it, or may not create in its schema: "
+					 "an ordinary load", t->table_sql);
 		ok = own != NULL;
 		PQclear(own);
 		free(keys);
