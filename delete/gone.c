@@ -237,6 +237,9 @@ load_gone(PGconn *dst, reader *r)
 	buf_free(&sql);
 	if (!ok)
 		return false;
+	/* nothing gone: the table stays empty (no COPY, no index) */
+	if (d->gone == 0)
+		return true;
 
 	PGresult *res = PQexec(dst, "COPY pg_temp.ferry_gone FROM STDIN");
 
