@@ -26,56 +26,6 @@
 #include "pgconn.h"
 #include "uuid.h"
 
-typedef bool (*line_fn)(void *ctx, const char *line, size_t len);
-
-/* COPY (sql) TO STDOUT, each line (without its newline) to fn */
-static bool
-copy_lines(PGconn *conn, const char *role, const char *sql, line_fn fn, void *ctx)
-{
-	buf copy;
-	PGresult *res;
-	char *line;
-	int len;
-	bool ok = true;
-
-	buf_init(&copy, strlen(sql) + 32);
-	buf_printf(&copy, "COPY (%s) TO STDOUT", sql);
-	res = PQexec(conn, buf_cstr(&copy));
-	buf_free(&copy);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		log_error("%s: %s", role, pg_errmsg(conn, res));
-		PQclear(res);
-		return false;
-	}
-	PQclear(res);
-	while ((len = PQgetCopyData(conn, &line, 0)) > 0)
-	{
-		size_t n = (size_t) len;
-
-		if (n && line[n - 1] == '\n')
-			n--;
-		if (ok && !fn(ctx, line, n))
-			ok = false;
-		PQfreemem(line);
-	}
-	if (len == -2)
-	{
-		log_error("%s: %s", role, pg_errmsg(conn, NULL));
-		ok = false;
-	}
-	while ((res = PQgetResult(conn)) != NULL)
-	{
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			log_error("%s: %s", role, pg_errmsg(conn, res));
-			ok = false;
-		}
-		PQclear(res);
-	}
-	return ok;
-}
-
 typedef struct reader
 {
 	const dspec *s;
@@ -175,7 +125,7 @@ read_source(PGconn *src, reader *r)
 		pg_append_ident(&sql, e->key[k]);
 	}
 	buf_printf(&sql, " FROM (\n%s\n) AS q", e->extract_sql);
-	ok = copy_lines(src, "source", buf_cstr(&sql), add_source_key, r);
+	ok = pg_copy_lines(src, "source", buf_cstr(&sql), add_source_key, r);
 	buf_free(&sql);
 	pg_exec(src, "COMMIT");
 	return ok;
@@ -211,7 +161,7 @@ read_dest(PGconn *dst, reader *r)
 		pg_append_ident(&sql, d->key[0]);
 		buf_puts(&sql, "::text, 15, 1) = '5'");
 	}
-	ok = copy_lines(dst, "target", buf_cstr(&sql), check_dest_key, r);
+	ok = pg_copy_lines(dst, "target", buf_cstr(&sql), check_dest_key, r);
 	buf_free(&sql);
 	return ok;
 }

@@ -437,3 +437,51 @@ pg_session_check(PGconn *conn, const char *conninfo, char *why, size_t whylen)
 	}
 	return why[0] ? PG_SESSION_POOLED : PG_SESSION_OK;
 }
+
+/* COPY (sql) TO STDOUT, each line (without its newline) to fn */
+bool
+pg_copy_lines(PGconn *conn, const char *role, const char *sql, pg_line_fn fn, void *ctx)
+{
+	buf copy;
+	PGresult *res;
+	char *line;
+	int len;
+	bool ok = true;
+
+	buf_init(&copy, strlen(sql) + 32);
+	buf_printf(&copy, "COPY (%s) TO STDOUT", sql);
+	res = PQexec(conn, buf_cstr(&copy));
+	buf_free(&copy);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		log_error("%s: %s", role, pg_errmsg(conn, res));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	while ((len = PQgetCopyData(conn, &line, 0)) > 0)
+	{
+		size_t n = (size_t) len;
+
+		if (n && line[n - 1] == '\n')
+			n--;
+		if (ok && !fn(ctx, line, n))
+			ok = false;
+		PQfreemem(line);
+	}
+	if (len == -2)
+	{
+		log_error("%s: %s", role, pg_errmsg(conn, NULL));
+		ok = false;
+	}
+	while ((res = PQgetResult(conn)) != NULL)
+	{
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			log_error("%s: %s", role, pg_errmsg(conn, res));
+			ok = false;
+		}
+		PQclear(res);
+	}
+	return ok;
+}

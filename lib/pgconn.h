@@ -65,4 +65,12 @@ pg_session pg_session_check(PGconn *conn, const char *conninfo, char *why, size_
 	"connect directly to PostgreSQL (Supabase: port 5432, the direct or session-mode " \
 	"connection string)"
 
+/*
+ * COPY (SQL) TO STDOUT on CONN, each line without its newline to FN(CTX,
+ * LINE, LEN) (COPY's text format); a false from FN stops the use of the
+ * lines, not the read (the COPY still ends); errors said as "ROLE: ...".
+ */
+typedef bool (*pg_line_fn)(void *ctx, const char *line, size_t len);
+bool pg_copy_lines(PGconn *conn, const char *role, const char *sql, pg_line_fn fn, void *ctx);
+
 #endif

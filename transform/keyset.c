@@ -253,75 +253,43 @@ keyset_bytes(const keyset *ks)
 		: ks->cap * sizeof *ks->ints;
 }
 
+/* a line of the key COPY: keys are plain values (no tab), NULL keys mean nothing */
+static bool
+add_copied_key(void *ctx, const char *line, size_t n)
+{
+	keyset *ks = ctx;
+
+	if (n == 2 && line[0] == '\\' && line[1] == 'N')
+		return true;
+	if (!memchr(line, '\\', n))
+	{
+		keyset_add(ks, line, n);
+		return true;
+	}
+	/* unescape the rare key with a backslash */
+	buf tmp;
+
+	buf_init(&tmp, n + 1);
+	for (size_t i = 0; i < n; i++)
+	{
+		char c = line[i];
+
+		if (c == '\\' && i + 1 < n)
+		{
+			c = line[++i];
+			c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
+		}
+		buf_putc(&tmp, c);
+	}
+	keyset_add(ks, tmp.data, tmp.len);
+	buf_free(&tmp);
+	return true;
+}
+
 bool
 keyset_load(keyset *ks, PGconn *conn, const char *role, const char *sql)
 {
-	buf copy;
-	PGresult *res;
-	char *line;
-	int len;
-	bool ok = true;
-
-	buf_init(&copy, strlen(sql) + 32);
-	buf_printf(&copy, "COPY (%s) TO STDOUT", sql);
-	res = PQexec(conn, buf_cstr(&copy));
-	buf_free(&copy);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		log_error("%s: %s", role, pg_errmsg(conn, res));
-		PQclear(res);
-		return false;
-	}
-	PQclear(res);
-	while ((len = PQgetCopyData(conn, &line, 0)) > 0)
-	{
-		size_t n = (size_t) len;
-
-		if (n && line[n - 1] == '\n')
-			n--;
-		/* keys are plain values: no tab, and NULL keys mean nothing */
-		if (!(n == 2 && line[0] == '\\' && line[1] == 'N'))
-		{
-			if (memchr(line, '\\', n))
-			{
-				/* unescape the rare key with a backslash */
-				buf tmp;
-
-				buf_init(&tmp, n + 1);
-				for (size_t i = 0; i < n; i++)
-				{
-					char c = line[i];
-
-					if (c == '\\' && i + 1 < n)
-					{
-						c = line[++i];
-						c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c;
-					}
-					buf_putc(&tmp, c);
-				}
-				keyset_add(ks, tmp.data, tmp.len);
-				buf_free(&tmp);
-			}
-			else
-				keyset_add(ks, line, n);
-		}
-		PQfreemem(line);
-	}
-	if (len == -2)
-	{
-		log_error("%s: %s", role, pg_errmsg(conn, NULL));
-		ok = false;
-	}
-	while ((res = PQgetResult(conn)) != NULL)
-	{
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			log_error("%s: %s", role, pg_errmsg(conn, res));
-			ok = false;
-		}
-		PQclear(res);
-	}
-	return ok;
+	return pg_copy_lines(conn, role, sql, add_copied_key, ks);
 }
 
 void
