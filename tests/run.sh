@@ -16,7 +16,16 @@ shift || true
 
 srv=$("$top/tests/pgserver.sh" start) || { echo "run.sh: cannot start PostgreSQL" >&2; exit 1; }
 eval "$srv"
-trap '"$top/tests/pgserver.sh" stop "$PGSERVER_DIR"' EXIT INT TERM
+lane_pids=()
+lane_dirs=()
+# every server this run started is stopped, whatever ends it
+stop_servers() {
+	local p d
+	for p in "${lane_pids[@]}"; do kill -- "$p" 2>/dev/null; done
+	for d in "$PGSERVER_DIR" "${lane_dirs[@]}"; do "$top/tests/pgserver.sh" stop "$d"; done
+}
+trap stop_servers EXIT
+trap 'exit 130' INT TERM
 
 export PATH="$build/bin:$top/scripts:$PATH"
 export FERRY_REPO="$top" FERRY_BUILD="$build"
@@ -68,14 +77,66 @@ else
 	bats_files=("$top"/tests/bats/*.bats)
 fi
 
+# the bats files, each on its own lane: FERRY_TEST_JOBS lanes (default: the
+# cores), each with a PostgreSQL server of its own, so that a test may
+# restart its server, change its pg_hba.conf or create roles without
+# touching another file's tests.  A lane takes the next file from a queue,
+# the longest first (tests/bats/weights, seconds a file took); a file's TAP
+# output is printed whole when it ends.
+lanes=${FERRY_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$lanes" -ge 1 ] 2>/dev/null || lanes=1
+[ "$lanes" -le ${#bats_files[@]} ] || lanes=${#bats_files[@]}
+
+# bats_file FILE OUT: one file's tests (TAP) into OUT, with the time it took
+bats_file() {
+	local t0=$SECONDS
+	bats --tap --timing ${BATS_FILTER:+--filter "$BATS_FILTER"} "$1" >"$2" 2>&1
+	echo "# ${1##*/}: $((SECONDS - t0)) s" >>"$2"
+}
+
+# longest_first FILE...: the files, those tests/bats/weights says are longest first
+longest_first() {
+	local f w
+	for f in "$@"; do
+		w=$(awk -v f="${f##*/}" '$2 == f { print $1; exit }' "$top/tests/bats/weights" 2>/dev/null)
+		echo "${w:-0} $f"
+	done | sort -s -k1,1nr | cut -d' ' -f2-
+}
+
 if [ ${#bats_files[@]} -gt 0 ] && [ -e "${bats_files[0]}" ]; then
-	echo "# bats: ${bats_files[*]##*/}"
-	bats --tap --timing ${BATS_FILTER:+--filter "$BATS_FILTER"} "${bats_files[@]}" 2>&1 | tee "$log"
-	tally
-	if ! grep -q '^1\.\.' "$log"; then
-		echo "not ok - bats did not run"
-		failed=$((failed + 1))
-	fi
+	echo "# bats: ${bats_files[*]##*/} ($lanes lane(s))"
+	out=$(mktemp -d /tmp/ferry-tests-out.XXXXXX)
+	longest_first "${bats_files[@]}" >"$out/queue"
+	lane() {
+		local f
+		while :; do
+			# take the next file of the queue
+			f=$(flock "$out/queue" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' sh "$out/queue")
+			[ -n "$f" ] || return 0
+			bats_file "$f" "$out/${f##*/}.tap"
+			flock "$out/queue" cat "$out/${f##*/}.tap"
+		done
+	}
+	for ((i = 2; i <= lanes; i++)); do
+		srv_i=$("$top/tests/pgserver.sh" start) || { echo "run.sh: cannot start PostgreSQL for lane $i" >&2; exit 1; }
+		lane_dirs+=("$(eval "$srv_i"; echo "$PGSERVER_DIR")")
+		(eval "$srv_i"; lane) &
+		lane_pids+=($!)
+	done
+	lane
+	for pid in "${lane_pids[@]}"; do wait "$pid"; done
+	lane_pids=()
+	for f in "${bats_files[@]}"; do
+		t="$out/${f##*/}.tap"
+		if [ -f "$t" ] && grep -q '^1\.\.' "$t"; then
+			cp "$t" "$log"
+			tally
+		else
+			echo "not ok - bats did not run ${f##*/}"
+			failed=$((failed + 1))
+		fi
+	done
+	rm -rf "$out"
 fi
 rm -f "$log"
 

@@ -41,12 +41,18 @@ SQL
 # destination, so nothing needs excluding).  The order is the row text
 # (COLLATE "C"): it sorts by the legacy key where that column comes first,
 # and is a total order for tables without one (auth.users).
+# One psql session for all tables (\gexec runs the query made for each).
 db_snapshot() {
-	local t
-	for t in $(db_tables "$1"); do
-		q1 -d "$1" -c "SELECT '$t', count(*), md5(coalesce(string_agg(x::text, E'\n' ORDER BY x::text COLLATE \"C\"), ''))
-			FROM $t AS x"
-	done
+	q1 -d "$1" <<'SQL'
+SELECT format($q$SELECT %L, count(*), md5(coalesce(string_agg(x::text, E'\n' ORDER BY x::text COLLATE "C"), '')) FROM %s AS x$q$,
+              t, t)
+  FROM (SELECT format('%I.%I', n.nspname, c.relname) AS t
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p')
+           AND n.nspname NOT IN ('ferry', 'ferry_backup', 'pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg\_%') AS tables
+ ORDER BY t \gexec
+SQL
 }
 
 # assert_same_db A B: same tables, same rows; says which tables differ
