@@ -74,6 +74,45 @@ find(const links *l, int64_t k)
 	return -1;
 }
 
+/* what copy_pairs' lines go to */
+typedef struct
+{
+	links *l;
+	bool pairs;
+	bool parsed; /* every value so far an integer */
+} pair_reader;
+
+/* one line of copy_pairs: its key and, for pairs, its parent (\N: none) */
+static bool
+read_pair(void *ctx, const char *line, size_t n)
+{
+	pair_reader *r = ctx;
+	links *l = r->l;
+	const char *tab = memchr(line, '\t', n);
+	size_t kn = tab ? (size_t) (tab - line) : n;
+	int64_t k, p = NONE;
+
+	if (!parse_int64(line, kn, &k))
+		return r->parsed = false;
+	if (r->pairs && tab)
+	{
+		size_t pn = n - kn - 1;
+
+		if (!(pn == 2 && tab[1] == '\\' && tab[2] == 'N') && !parse_int64(tab + 1, pn, &p))
+			return r->parsed = false;
+	}
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? 2 * l->cap : 4096;
+		l->key = xrealloc(l->key, l->cap * sizeof *l->key);
+		l->parent = xrealloc(l->parent, l->cap * sizeof *l->parent);
+	}
+	l->key[l->n] = k;
+	l->parent[l->n] = p;
+	l->n++;
+	return true;
+}
+
 /*
  * Run COPY (sql) and hand each line's two fields (the second may be
  * absent) to the arrays.  Returns 1, 0 if a value is not an integer, -1
@@ -82,74 +121,11 @@ find(const links *l, int64_t k)
 static int
 copy_pairs(PGconn *conn, const char *sql, links *l, bool pairs)
 {
-	buf copy;
-	PGresult *res;
-	char *line;
-	int len, ok = 1;
+	pair_reader r = {l, pairs, true};
 
-	buf_init(&copy, strlen(sql) + 32);
-	buf_printf(&copy, "COPY (%s) TO STDOUT", sql);
-	res = PQexec(conn, buf_cstr(&copy));
-	buf_free(&copy);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		log_error("source: %s", pg_errmsg(conn, res));
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	while ((len = PQgetCopyData(conn, &line, 0)) > 0)
-	{
-		size_t n = (size_t) len;
-		const char *tab;
-		int64_t k, p = NONE;
-
-		if (n && line[n - 1] == '\n')
-			n--;
-		tab = memchr(line, '\t', n);
-		if (ok == 1)
-		{
-			size_t kn = tab ? (size_t) (tab - line) : n;
-
-			if (!parse_int64(line, kn, &k))
-				ok = 0;
-			else if (pairs && tab)
-			{
-				size_t pn = n - kn - 1;
-
-				if (!(pn == 2 && tab[1] == '\\' && tab[2] == 'N') && !parse_int64(tab + 1, pn, &p))
-					ok = 0;
-			}
-		}
-		if (ok == 1)
-		{
-			if (l->n == l->cap)
-			{
-				l->cap = l->cap ? 2 * l->cap : 4096;
-				l->key = xrealloc(l->key, l->cap * sizeof *l->key);
-				l->parent = xrealloc(l->parent, l->cap * sizeof *l->parent);
-			}
-			l->key[l->n] = k;
-			l->parent[l->n] = p;
-			l->n++;
-		}
-		PQfreemem(line);
-	}
-	if (len == -2)
-	{
-		log_error("source: %s", pg_errmsg(conn, NULL));
-		ok = -1;
-	}
-	while ((res = PQgetResult(conn)) != NULL)
-	{
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			log_error("source: %s", pg_errmsg(conn, res));
-			ok = -1;
-		}
-		PQclear(res);
-	}
-	return ok;
+	if (!pg_copy_lines(conn, "source", sql, read_pair, &r))
+		return r.parsed ? -1 : 0;
+	return 1;
 }
 
 static void

@@ -146,57 +146,30 @@ column_type(PGconn *conn, const char *target, const char *column)
 	return type;
 }
 
+/* one line of load_known: a key the destination holds, and its depth */
+static bool
+known_line(void *ctx, const char *line, size_t n)
+{
+	tree_options *o = ctx;
+	const char *tab = memchr(line, '\t', n);
+	int64_t k;
+
+	/* keys with a backslash (COPY escapes) are rare enough to skip a tree check for */
+	if (tab && !memchr(line, '\\', (size_t) (tab - line)) &&
+		treemap_key(o->known, line, (size_t) (tab - line), &k) && !treemap_find(o->known, k))
+	{
+		long d = strtol(tab + 1, NULL, 10);
+
+		treemap_put(o->known, k, (int32_t) ((d < 0 || d >= TREE_KNOWN ? 0 : d) | TREE_KNOWN));
+	}
+	return true;
+}
+
 /* COPY (sql) TO STDOUT of "key<TAB>depth" lines into the known map */
 static bool
 load_known(tree_options *o, PGconn *conn, const char *sql)
 {
-	buf b;
-	PGresult *res;
-	char *line;
-	int len;
-	bool ok = true;
-
-	buf_init(&b, strlen(sql) + 32);
-	buf_printf(&b, "COPY (%s) TO STDOUT", sql);
-	res = PQexec(conn, buf_cstr(&b));
-	buf_free(&b);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		log_error("target: %s", pg_errmsg(conn, res));
-		PQclear(res);
-		return false;
-	}
-	PQclear(res);
-	while ((len = PQgetCopyData(conn, &line, 0)) > 0)
-	{
-		char *tab = memchr(line, '\t', (size_t) len);
-		int64_t k;
-
-		/* keys with a backslash (COPY escapes) are rare enough to skip a tree check for */
-		if (tab && !memchr(line, '\\', (size_t) (tab - line)) &&
-			treemap_key(o->known, line, (size_t) (tab - line), &k) && !treemap_find(o->known, k))
-		{
-			long d = strtol(tab + 1, NULL, 10);
-
-			treemap_put(o->known, k, (int32_t) ((d < 0 || d >= TREE_KNOWN ? 0 : d) | TREE_KNOWN));
-		}
-		PQfreemem(line);
-	}
-	if (len == -2)
-	{
-		log_error("target: %s", pg_errmsg(conn, NULL));
-		ok = false;
-	}
-	while ((res = PQgetResult(conn)) != NULL)
-	{
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			log_error("target: %s", pg_errmsg(conn, res));
-			ok = false;
-		}
-		PQclear(res);
-	}
-	return ok;
+	return pg_copy_lines(conn, "target", sql, known_line, o);
 }
 
 static bool
