@@ -3,7 +3,7 @@
  *
  *   ferry-plan generate [--source CONNINFO] [--target CONNINFO] [-o FILE] ...
  *   ferry-plan check FILE [--live | --source CONNINFO --target CONNINFO]
- *   ferry-plan order FILE [--levels]
+ *   ferry-plan order FILE [--levels] [--with FIELD,...]
  *   ferry-plan get FILE ENTITY FIELD
  *   ferry-plan list FILE [--source]
  */
@@ -64,10 +64,12 @@ usage(int code)
 			"                               types against the destination's, coverage (man 5 ferry-plan);\n"
 			"                               one not given: $FERRY_SOURCE / $FERRY_TARGET, else PG*\n"
 			"      --live                   the same with $FERRY_SOURCE and $FERRY_TARGET\n"
-			"  order FILE [--levels]        migrated entities in load order, one per line, with the\n"
+			"  order FILE [--levels] [--with FIELD,...]\n"
+			"                               migrated entities in load order, one per line, with the\n"
 			"                               fix-up steps of deferred columns as ENTITY:COLUMN lines;\n"
 			"                               --levels prefixes each line with its level (lines of one\n"
-			"                               level do not depend on each other)\n"
+			"                               level do not depend on each other); --with FIELD,...\n"
+			"                               appends one-line fields of get to each entity, tab-separated\n"
 			"  get FILE ENTITY FIELD        print one field of an entity: name source target keyspace\n"
 			"                               key uuid drop refs ref check defer forward tree poly\n"
 			"                               depends incremental deletes conflict extract todo line\n"
@@ -458,10 +460,55 @@ cmp_item(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
+/*
+ * The value of a one-line field of E into OUT (empty when the entity has
+ * none; "-" for the target of an entity not migrated); false when FIELD
+ * is not one of them.  What "get" prints and "order --with" appends.
+ */
+static bool
+one_line_field(const plan_entity *e, const char *field, buf *out)
+{
+	const char *text = NULL;
+
+	if (strcmp(field, "name") == 0)
+		text = e->name;
+	else if (strcmp(field, "source") == 0)
+		text = e->source;
+	else if (strcmp(field, "target") == 0)
+		text = e->target ? e->target : "-";
+	else if (strcmp(field, "migrated") == 0)
+		text = e->target ? "yes" : "no";
+	else if (strcmp(field, "keyspace") == 0)
+		text = e->keyspace;
+	else if (strcmp(field, "uuid") == 0)
+		text = e->uuid_column;
+	else if (strcmp(field, "key") == 0 || strcmp(field, "conflict") == 0)
+	{
+		bool conflict = field[0] == 'c' && e->nconflict;
+		int n = conflict ? e->nconflict : e->nkey;
+		char **v = conflict ? e->conflict : e->key;
+
+		for (int i = 0; i < n; i++)
+			buf_printf(out, "%s%s", i ? "," : "", v[i]);
+		return true;
+	}
+	else if (strcmp(field, "deletes") == 0)
+	{
+		buf_printf(out, "%s%s%s", plan_deletes_name(e->deletes), e->deletes_column ? " " : "",
+				   e->deletes_column ? e->deletes_column : "");
+		return true;
+	}
+	else
+		return false;
+	if (text)
+		buf_puts(out, text);
+	return true;
+}
+
 static int
 cmd_order(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path = NULL, *with = NULL;
 	bool levels = false;
 	plan *p;
 	int *order, *level, *pos;
@@ -472,13 +519,15 @@ cmd_order(int argc, char **argv)
 	{
 		if (strcmp(argv[i], "--levels") == 0)
 			levels = true;
+		else if (strcmp(argv[i], "--with") == 0 && i + 1 < argc)
+			with = argv[++i];
 		else if (path == NULL && argv[i][0] != '-')
 			path = argv[i];
 		else
-			die(FERRY_EXIT_USAGE, "usage: ferry-plan order FILE [--levels]");
+			die(FERRY_EXIT_USAGE, "usage: ferry-plan order FILE [--levels] [--with FIELD,...]");
 	}
 	if (path == NULL)
-		die(FERRY_EXIT_USAGE, "usage: ferry-plan order FILE [--levels]");
+		die(FERRY_EXIT_USAGE, "usage: ferry-plan order FILE [--levels] [--with FIELD,...]");
 	p = load_or_die(path);
 	order = xcalloc((size_t) p->nentities + 1, sizeof(int));
 	level = xcalloc((size_t) p->nentities + 1, sizeof(int));
@@ -525,15 +574,36 @@ cmd_order(int argc, char **argv)
 		}
 	}
 	qsort(items, (size_t) n, sizeof(order_item), cmp_item);
+	buf line;
+
+	buf_init(&line, 256);
 	for (int i = 0; i < n; i++)
 	{
+		buf_reset(&line);
 		if (levels)
-			printf("%d ", items[i].level);
+			buf_printf(&line, "%d ", items[i].level);
 		if (items[i].kind == 0)
-			printf("%s\n", items[i].e->name);
+		{
+			buf_puts(&line, items[i].e->name);
+			/* the fields asked for, each after a tab */
+			for (const char *f = with; f && *f;)
+			{
+				size_t flen = strcspn(f, ",");
+				char *name = xstrndup(f, flen);
+
+				buf_putc(&line, '\t');
+				if (!one_line_field(items[i].e, name, &line))
+					die(FERRY_EXIT_USAGE, "order --with: \"%s\" is not a one-line field "
+						"(name source target migrated keyspace key uuid conflict deletes)", name);
+				free(name);
+				f += flen + (f[flen] == ',');
+			}
+		}
 		else
-			printf("%s:%s\n", items[i].e->name, items[i].r->column);
+			buf_printf(&line, "%s:%s", items[i].e->name, items[i].r->column);
+		printf("%s\n", buf_cstr(&line));
 	}
+	buf_free(&line);
 	free(items);
 	free(order);
 	free(level);
@@ -603,28 +673,13 @@ cmd_get(int argc, char **argv)
 	e = plan_find(p, argv[2]);
 	if (e == NULL)
 		die(FERRY_EXIT_USAGE, "%s: no entity \"%s\"", argv[1], argv[2]);
-	if (strcmp(f, "name") == 0)
-		printf("%s\n", e->name);
-	else if (strcmp(f, "source") == 0)
+	buf value;
+
+	buf_init(&value, 64);
+	if (one_line_field(e, f, &value))
 	{
-		if (e->source)
-			printf("%s\n", e->source);
-	}
-	else if (strcmp(f, "target") == 0)
-		printf("%s\n", e->target ? e->target : "-");
-	else if (strcmp(f, "migrated") == 0)
-		printf("%s\n", e->target ? "yes" : "no");
-	else if (strcmp(f, "keyspace") == 0)
-	{
-		if (e->keyspace)
-			printf("%s\n", e->keyspace);
-	}
-	else if (strcmp(f, "key") == 0)
-		print_list(e->nkey, e->key, ",");
-	else if (strcmp(f, "uuid") == 0)
-	{
-		if (e->uuid_column)
-			printf("%s\n", e->uuid_column);
+		if (value.len)
+			printf("%s\n", buf_cstr(&value));
 	}
 	else if (strcmp(f, "drop") == 0)
 		print_list(e->ndrop, e->drop, ",");
@@ -659,16 +714,6 @@ cmd_get(int argc, char **argv)
 		if (e->incremental)
 			printf("%s\n", e->incremental);
 	}
-	else if (strcmp(f, "deletes") == 0)
-		printf("%s%s%s\n", plan_deletes_name(e->deletes), e->deletes_column ? " " : "",
-			   e->deletes_column ? e->deletes_column : "");
-	else if (strcmp(f, "conflict") == 0)
-	{
-		if (e->nconflict)
-			print_list(e->nconflict, e->conflict, ",");
-		else
-			print_list(e->nkey, e->key, ",");
-	}
 	else if (strcmp(f, "extract") == 0)
 	{
 		if (e->extract_sql)
@@ -680,6 +725,7 @@ cmd_get(int argc, char **argv)
 		printf("%d\n", e->line);
 	else
 		die(FERRY_EXIT_USAGE, "get: unknown field \"%s\" (see ferry-plan --help)", f);
+	buf_free(&value);
 	plan_free(p);
 	if (fflush(stdout) != 0)
 		die(FERRY_EXIT_IO, "cannot write: %s", strerror(errno));
