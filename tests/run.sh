@@ -81,17 +81,19 @@ fi
 # cores), each with a PostgreSQL server of its own, so that a test may
 # restart its server, change its pg_hba.conf or create roles without
 # touching another file's tests.  A lane takes the next file from a queue,
-# the longest first (tests/bats/weights, seconds a file took); a file's TAP
-# output is printed whole when it ends.
+# the longest first (tests/bats/weights, seconds a file took).
 lanes=${FERRY_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
 [ "$lanes" -ge 1 ] 2>/dev/null || lanes=1
 [ "$lanes" -le ${#bats_files[@]} ] || lanes=${#bats_files[@]}
 
 # bats_file FILE OUT: one file's tests (TAP) into OUT, with the time it took
+# (and each line as it comes, "[FILE] " before it: the log of a run cut
+# short still says where each lane was)
 bats_file() {
-	local t0=$SECONDS
-	bats --tap --timing ${BATS_FILTER:+--filter "$BATS_FILTER"} "$1" >"$2" 2>&1
-	echo "# ${1##*/}: $((SECONDS - t0)) s" >>"$2"
+	local t0=$SECONDS name=${1##*/}
+	bats --tap --timing ${BATS_FILTER:+--filter "$BATS_FILTER"} "$1" 2>&1 | tee "$2" |
+		while IFS= read -r line; do printf '[%s] %s\n' "$name" "$line"; done
+	echo "# $name: $((SECONDS - t0)) s" | tee -a "$2"
 }
 
 # longest_first FILE...: the files, those tests/bats/weights says are longest first
@@ -114,7 +116,6 @@ if [ ${#bats_files[@]} -gt 0 ] && [ -e "${bats_files[0]}" ]; then
 			f=$(flock "$out/queue" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' sh "$out/queue")
 			[ -n "$f" ] || return 0
 			bats_file "$f" "$out/${f##*/}.tap"
-			flock "$out/queue" cat "$out/${f##*/}.tap"
 		done
 	}
 	for ((i = 2; i <= lanes; i++)); do
