@@ -521,3 +521,120 @@ SQL
 	assert_exit 0
 	[ "$(q1 -d op_clean -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.gadgets'::regclass AND attname = 'old_note' AND NOT attisdropped")" = 0 ] || false
 }
+
+# ---------------------------------------------------------------------
+# The driver's options together, against a plain run's destination
+# ---------------------------------------------------------------------
+
+FIRST=auth.users,offices,orderstatuses,productcategories,addresses,invoices,products,profiles,office_contacts,patients
+REST=orders,invoicelines,orderevents,orderitems,comments
+
+# die_on_insert DB TABLE / live_on_insert DB TABLE: as in rollback.bats,
+# the next insert into TABLE ends its session (the load fails, exit 4)
+die_on_insert() {
+	q -d "$1" <<SQL
+CREATE FUNCTION public.ferry_test_die() RETURNS trigger LANGUAGE plpgsql
+AS \$\$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END \$\$;
+CREATE TRIGGER zz_ferry_test_die BEFORE INSERT ON $2 FOR EACH STATEMENT EXECUTE FUNCTION public.ferry_test_die();
+ALTER TABLE $2 ENABLE ALWAYS TRIGGER zz_ferry_test_die;
+SQL
+}
+live_on_insert() {
+	q -d "$1" -c "DROP TRIGGER zz_ferry_test_die ON $2; DROP FUNCTION public.ferry_test_die()"
+}
+
+@test "run --spool --split --split-min -j --no-bulk --only --run-id --workdir -q, then a failed run resumed with -j --metrics --max-memory --notify --progress-every -q: the plain run's destination" {
+	local d=$W/combo
+	clone_db op_tmpl op_combo
+	# half the entities, through spool files, in key ranges of at least 100 rows, two at once
+	run ferry run --source dbname=op_src --target dbname=op_combo --plan "$DEMO_PLAN" --min-success "$DEMO_MIN" \
+		--spool "$d/spool" --split 2 --split-min 100 -j 2 --no-bulk --only "$FIRST" --run-id A --workdir "$d/A" -q
+	assert_exit 0
+	# -q: no step lines
+	[[ $output != *"[1/"* ]] || { echo "$output" >&2; return 1; }
+	[ -f "$d/A/plan" ] || false
+	[ "$(q1 -d op_combo -c "SELECT status || ' ' || workdir FROM ferry.runs WHERE run_id = 'A'")" = "done $d/A" ] || false
+	# only those entities
+	[ "$(q1 -d op_combo -c "SELECT string_agg(DISTINCT entity, ',' ORDER BY entity) FROM ferry.entity_runs WHERE run_id = 'A'")" = \
+		"addresses,auth.users,invoices,office_contacts,offices,offices:billing_address_id,orderstatuses,patients,productcategories,products,profiles" ] || false
+	[ "$(q1 -d op_combo -c "SELECT count(*) FROM public.orders")" = 0 ] || false
+	# patients (498 rows) in two key ranges, each through its spool file
+	[ "$(q1 -d op_combo -c "SELECT string_agg(phase, ',' ORDER BY phase) FROM ferry.checkpoints WHERE run_id = 'A' AND entity = 'patients'")" = "load/1,load/2" ] || false
+	[ -f "$d/spool/patients.part1.zst" ] || { ls "$d/spool" >&2; return 1; }
+	[ -f "$d/spool/patients.part2.zst" ] || false
+	# --no-bulk: no load dropped an index to build it again (a plain run's do)
+	[ "$(q1 -d op_combo -c "SELECT count(*) FROM ferry.audit_log WHERE run_id = 'A' AND event = 'bulk_begin'")" = 0 ] || false
+	[ "$(q1 -d op_plain -c "SELECT count(*) FROM ferry.audit_log WHERE run_id = 'plain' AND event = 'bulk_begin'")" -gt 0 ] || false
+
+	# the rest, failing at orders; then resumed with the operating options
+	die_on_insert op_combo public.orders
+	# (the rejects of the demo are all in these entities: 98.98 % of their rows load)
+	run ferry run --source dbname=op_src --target dbname=op_combo --plan "$DEMO_PLAN" --min-success 98 \
+		--only "$REST" --run-id B --workdir "$d/B" -q
+	assert_exit 4
+	assert_contains "ferry resume B"
+	live_on_insert op_combo public.orders
+	run ferry resume B --source dbname=op_src --target dbname=op_combo -j 2 --metrics "$d/B.prom" --max-memory 1G \
+		--notify "cat >'$d/notify.json'" --progress-every 0 -q
+	assert_exit 0
+	[[ $output != *"rows/s, ETA"* ]] || { echo "$output" >&2; return 1; }
+	[[ $output != *"[1/"* ]] || false
+	assert_same_db op_combo op_plain
+	# --metrics: the run done, the memory limit 1G
+	grep -qx 'ferry_run_state{run="B",kind="full",state="done"} 1' "$d/B.prom"
+	grep -qx 'ferry_memory_limit_bytes{run="B"} 1073741824' "$d/B.prom"
+	# --notify: the summary on its standard input
+	[ "$(jq -c '[.run, .status, .ok, .exit_code, .memory.limit_bytes]' "$d/notify.json")" = '["B","done",true,0,1073741824]' ] || false
+}
+
+@test "verify --rows --only E --show 1 --report F --run R --plan P --min-success 100 --quiet" {
+	local d=$BATS_TEST_TMPDIR
+	[ "$(q1 -d op_combo -c "SELECT status FROM ferry.runs WHERE run_id = 'B'")" = done ] || false
+	clone_db op_combo op_vr
+	local v=(ferry verify --source dbname=op_src --target dbname=op_vr --rows --only invoicelines --show 1
+		--report "$d/v.json" --run B --plan "$DEMO_PLAN" --min-success 100 --quiet)
+	run "${v[@]}"
+	assert_exit 0
+	[[ $output != *"verify: ok"* ]] || { echo "$output" >&2; return 1; }
+	[ "$(jq -c '[.run, .mode, [.entities[].entity], .min_success, .ok, .totals.source_rows]' "$d/v.json")" = \
+		'["B","rows",["invoicelines"],100,true,1000]' ] || { jq -c . "$d/v.json" >&2; return 1; }
+	# two rows changed: exit 7, one difference printed, both in the report
+	q -d op_vr -c "UPDATE public.invoicelines SET amount = amount + 1 WHERE legacy_line_no = 1 AND legacy_invoice_id IN (1, 2)"
+	run "${v[@]}"
+	assert_exit 7
+	[ "$(grep -c ': different: ' <<<"$output")" = 1 ] || { echo "$output" >&2; return 1; }
+	assert_contains "... 1 more in the report"
+	[ "$(jq '.totals.different' "$d/v.json")" = 2 ] || false
+}
+
+@test "status RUN --json: the run's state, steps and totals as one JSON object" {
+	run --separate-stderr ferry status B --json --target dbname=op_combo
+	assert_exit 0
+	[ "$(jq -c '[.run, .kind, .state, (.entities | map(.entity) | sort), .totals.done, .totals.entities, .left]' <<<"$output")" = \
+		'["B","full","done",["comments","invoicelines","orderevents","orderitems","orders"],5,5,[]]' ] ||
+		{ echo "$output" >&2; return 1; }
+	run ferry status no-such-run --json --target dbname=op_combo
+	assert_exit 2
+}
+
+@test "run --incremental --spool --overlap 0 --only after source changes, then verify passes" {
+	local d=$W/inc
+	[ "$(q1 -d op_combo -c "SELECT status FROM ferry.runs WHERE run_id = 'B'")" = done ] || false
+	createdb -T op_src op_src_inc
+	echo op_src_inc >>"$BATS_FILE_TMPDIR/dbs"
+	q -d op_src_inc -c "UPDATE dispatch_patient SET first_name = 'Changed', updated_at = now() WHERE id = 7"
+	run ferry run --incremental --source dbname=op_src_inc --target dbname=op_combo --plan "$DEMO_PLAN" \
+		--min-success "$DEMO_MIN" --spool "$d/spool" --overlap 0 --only patients --run-id I --workdir "$d/I" -q
+	assert_exit 0
+	[ "$(q1 -d op_combo -c "SELECT first_name FROM public.patients WHERE legacy_patient_id = 7")" = Changed ] || false
+	# --overlap 0: changes since the previous run's source time exactly
+	[ "$(q1 -d op_combo -c "SELECT r.since = p.source_time FROM ferry.runs r, ferry.runs p
+		WHERE r.run_id = 'I' AND p.run_id = 'B'")" = t ] || false
+	[ -n "$(ls "$d/spool")" ] || false
+	[ "$(q1 -d op_combo -c "SELECT string_agg(entity, ',') FROM ferry.entity_runs WHERE run_id = 'I'")" = patients ] || false
+	# the other tables as the plain run left them
+	diff <(db_snapshot op_combo | grep -v '^public.patients|') <(db_snapshot op_plain | grep -v '^public.patients|')
+	run ferry verify --source dbname=op_src_inc --target dbname=op_combo --only patients --min-success "$DEMO_MIN"
+	assert_exit 0
+	assert_contains "verify: ok"
+}
