@@ -388,7 +388,8 @@ main(int argc, char **argv)
 
 	if (pooled != FERRY_EXIT_OK)
 		exit(pooled);
-	if (!sync_commit && !pg_exec(conn, "SET synchronous_commit = off"))
+	/* on, not the server's default: --synchronous-commit promises the wait */
+	if (!pg_exec(conn, sync_commit ? "SET synchronous_commit = on" : "SET synchronous_commit = off"))
 		exit(FERRY_EXIT_TARGET);
 	bool fk_checks_on = true;
 
