@@ -448,7 +448,8 @@ books_part_complete(books *b, int argc, char **argv, buf *reply)
  * when it has one (an index lookup), else from ferry.id_map (as a number
  * when every key is one), else the last key of the previous run.  Not the
  * checkpoint's last key alone: a tree loads parents first, so its last key
- * is not its highest.  Nothing for a composite key.
+ * is not its highest.  Nothing for a composite key.  (A key lower than the
+ * highest only reads again rows an upsert finds equal.)
  */
 int
 books_max_key(books *b, int argc, char **argv, buf *reply)
@@ -484,7 +485,12 @@ books_max_key(books *b, int argc, char **argv, buf *reply)
 		buf_puts(&sql, "SELECT NULL::text");
 	buf_puts(&sql, "), (SELECT CASE WHEN bool_and(legacy_id ~ '^-?[0-9]+$') THEN max(legacy_id::numeric)::text END "
 				   "     FROM ferry.id_map WHERE entity = split_part($1, ':', 1)), "
-				   "(SELECT max_key FROM ferry.entity_runs WHERE run_id = $2 AND entity = $1), '')");
+				   "(SELECT max_key FROM ferry.entity_runs WHERE run_id = $2 AND entity = $1), "
+				   /* an incremental step with nothing changed loads nothing and
+				    * records no key: the last one a run that is done recorded */
+				   "(SELECT e.max_key FROM ferry.entity_runs e JOIN ferry.runs r USING (run_id) "
+				   " WHERE e.entity = $1 AND e.max_key IS NOT NULL AND r.status = 'done' "
+				   " ORDER BY e.finished_at DESC LIMIT 1), '')");
 	free(qtarget);
 	const char *q[2] = {step, prev};
 	res = pg_query(b->target, buf_cstr(&sql), 2, q);
