@@ -451,6 +451,8 @@ nothing_changed() {
 	run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
 		--incremental --run-id same --workdir "$BATS_TEST_TMPDIR/same"
 	assert_exit 0
+	# the entities of which no row changed run no stage
+	assert_contains ": nothing changed since "
 	# each run from its start to its end in the books (the preflight before
 	# either is the same work)
 	full=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'full'")
