@@ -321,9 +321,13 @@ books_step_finish(books *b, int argc, char **argv, buf *reply)
 	buf_init(&sql, 2048);
 	buf_printf(&sql,
 		"UPDATE ferry.entity_runs r SET status = $3, finished_at = now(), "
-		"    loaded_rows = CASE WHEN k.n > 0 THEN k.rows_loaded ELSE r.loaded_rows END, "
-		"    rejected_rows = CASE WHEN k.n > 0 THEN k.rows_rejected ELSE r.rejected_rows END, "
-		"    source_rows = CASE WHEN k.n > 0 THEN k.rows_loaded + k.rows_rejected ELSE r.source_rows END, "
+		/* done without a checkpoint: a step that ran no stage (nothing changed), 0 rows */
+		"    loaded_rows = CASE WHEN k.n > 0 THEN k.rows_loaded WHEN $3 = 'done' THEN coalesce(r.loaded_rows, 0) "
+		"                  ELSE r.loaded_rows END, "
+		"    rejected_rows = CASE WHEN k.n > 0 THEN k.rows_rejected WHEN $3 = 'done' THEN coalesce(r.rejected_rows, 0) "
+		"                    ELSE r.rejected_rows END, "
+		"    source_rows = CASE WHEN k.n > 0 THEN k.rows_loaded + k.rows_rejected "
+		"                  WHEN $3 = 'done' THEN coalesce(r.source_rows, 0) ELSE r.source_rows END, "
 		"    expected_rows = CASE WHEN $3 = 'done' AND k.n > 0 THEN k.rows_loaded + k.rows_rejected "
 		"                         ELSE r.expected_rows END, "
 		"    noted_rows = CASE WHEN k.n > 0 THEN (SELECT count(*) FROM ferry.rejects x WHERE x.run_id = $1 "
