@@ -24,6 +24,7 @@
 # damaged files, says why, and ends with the reference's rows, no reject.
 
 load helpers
+load spool-helpers
 bats_require_minimum_version 1.5.0
 
 ROWS=4000
@@ -70,12 +71,6 @@ EOF
 
 teardown_file() {
 	drop_dbs
-}
-
-clone_db() {
-	dropdb --if-exists --force "$2" >/dev/null 2>&1
-	createdb -T "$1" "$2"
-	echo "$2" >>"$BATS_FILE_TMPDIR/dbs"
 }
 
 # flip OFFSET MASK: a filter: its input, the byte at OFFSET xored with MASK
@@ -216,19 +211,7 @@ load_files() {
 failed_run() {
 	local db=$1 d=$BATS_TEST_TMPDIR
 	clone_db cr_tmpl "$db"
-	q -d "$db" <<'SQL'
-CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.legacy_id = 2500 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER end_session BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION end_session();
-ALTER TABLE items ENABLE ALWAYS TRIGGER end_session;
-SQL
-	run ferry run --source dbname=cr_src --target "dbname=$db" --plan "$BATS_FILE_TMPDIR/items.plan" \
-		--spool "$d/spool" --workdir "$d/work" --run-id r1
-	assert_exit 4
-	q -d "$db" -c "DROP TRIGGER end_session ON items"
+	failed_spool_run cr_src "$db" "$d"
 	# batches before row 2500 committed, the spool files whole
 	local n
 	n=$(q1 -d "$db" -c "SELECT count(*) FROM items")

@@ -16,13 +16,6 @@ dst_template() {
 	q -d "$1" -f "$FERRY_REPO/scripts/sql/ferry-schema.sql" >/dev/null
 }
 
-# clone_db TEMPLATE NAME: a fresh copy of TEMPLATE, dropped by drop_dbs
-clone_db() {
-	dropdb --if-exists --force "$2" >/dev/null 2>&1
-	createdb -T "$1" "$2"
-	echo "$2" >>"$BATS_FILE_TMPDIR/dbs"
-}
-
 # db_tables DB: every ordinary table outside ferry's own schemas
 db_tables() {
 	q1 -d "$1" <<'SQL'

@@ -19,6 +19,13 @@ new_db() {
 	echo "$name" >>"$BATS_FILE_TMPDIR/dbs"
 }
 
+# clone_db TEMPLATE NAME: a fresh copy of TEMPLATE, dropped by drop_dbs
+clone_db() {
+	dropdb --if-exists --force "$2" >/dev/null 2>&1
+	createdb -T "$1" "$2"
+	echo "$2" >>"$BATS_FILE_TMPDIR/dbs"
+}
+
 drop_dbs() {
 	[ -f "$BATS_FILE_TMPDIR/dbs" ] || return 0
 	local d

@@ -11,6 +11,7 @@
 # the run fails (exit 4) with its spool files whole.
 
 load helpers
+load spool-helpers
 bats_require_minimum_version 1.5.0
 
 ROWS=4000
@@ -51,30 +52,12 @@ teardown_file() {
 	drop_dbs
 }
 
-clone_db() {
-	dropdb --if-exists --force "$2" >/dev/null 2>&1
-	createdb -T "$1" "$2"
-	echo "$2" >>"$BATS_FILE_TMPDIR/dbs"
-}
-
 # failed_run DB: the run r1 into DB with spool files in $BATS_TEST_TMPDIR/spool,
 # failed in its load at row 2500 with batches before it committed
 failed_run() {
 	local db=$1 d=$BATS_TEST_TMPDIR n
 	clone_db sr_tmpl "$db"
-	q -d "$db" <<'SQL'
-CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.legacy_id = 2500 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER end_session BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION end_session();
-ALTER TABLE items ENABLE ALWAYS TRIGGER end_session;
-SQL
-	run ferry run --source dbname=sr_src --target "dbname=$db" --plan "$BATS_FILE_TMPDIR/items.plan" \
-		--spool "$d/spool" --workdir "$d/work" --run-id r1
-	assert_exit 4
-	q -d "$db" -c "DROP TRIGGER end_session ON items"
+	failed_spool_run sr_src "$db" "$d"
 	n=$(q1 -d "$db" -c "SELECT count(*) FROM items")
 	[ "$n" -gt 0 ] || false
 	[ "$n" -lt 2500 ] || false
