@@ -6,6 +6,18 @@
  */
 #include "serve.h"
 
+/* the errors every endpoint with a token answers, last in its responses */
+#define TOKEN_ERRORS \
+	"          \"401\": {\"$ref\": \"#/components/responses/Unauthorized\"},\n" \
+	"          \"403\": {\"$ref\": \"#/components/responses/Forbidden\"},\n" \
+	"          \"503\": {\"$ref\": \"#/components/responses/Unavailable\"}\n"
+
+/* and those of an endpoint of one run (/runs/{id}...) */
+#define RUN_ERRORS \
+	"          \"400\": {\"$ref\": \"#/components/responses/BadRequest\"},\n" \
+	"          \"404\": {\"$ref\": \"#/components/responses/NotFound\"},\n" \
+	TOKEN_ERRORS
+
 const char openapi_json[] =
 	"{\n"
 	"  \"openapi\": \"3.0.3\",\n"
@@ -113,9 +125,7 @@ const char openapi_json[] =
 	"        \"security\": [{\"bearer\": []}],\n"
 	"        \"responses\": {\n"
 	"          \"200\": {\"description\": \"Prometheus text exposition format 0.0.4 (empty before the first run).\", \"content\": {\"text/plain; version=0.0.4\": {}}},\n"
-	"          \"401\": {\"$ref\": \"#/components/responses/Unauthorized\"},\n"
-	"          \"403\": {\"$ref\": \"#/components/responses/Forbidden\"},\n"
-	"          \"503\": {\"$ref\": \"#/components/responses/Unavailable\"}\n"
+	TOKEN_ERRORS
 	"        }\n"
 	"      }\n"
 	"    },\n"
@@ -130,9 +140,7 @@ const char openapi_json[] =
 	"        \"responses\": {\n"
 	"          \"200\": {\"description\": \"A page of runs.\", \"content\": {\"application/json\": {\"schema\": {\"$ref\": \"#/components/schemas/Runs\"}}}},\n"
 	"          \"400\": {\"$ref\": \"#/components/responses/BadRequest\"},\n"
-	"          \"401\": {\"$ref\": \"#/components/responses/Unauthorized\"},\n"
-	"          \"403\": {\"$ref\": \"#/components/responses/Forbidden\"},\n"
-	"          \"503\": {\"$ref\": \"#/components/responses/Unavailable\"}\n"
+	TOKEN_ERRORS
 	"        }\n"
 	"      }\n"
 	"    },\n"
@@ -143,11 +151,7 @@ const char openapi_json[] =
 	"        \"parameters\": [{\"$ref\": \"#/components/parameters/run\"}],\n"
 	"        \"responses\": {\n"
 	"          \"200\": {\"description\": \"The run.\", \"content\": {\"application/json\": {\"schema\": {\"$ref\": \"#/components/schemas/Status\"}}}},\n"
-	"          \"400\": {\"$ref\": \"#/components/responses/BadRequest\"},\n"
-	"          \"401\": {\"$ref\": \"#/components/responses/Unauthorized\"},\n"
-	"          \"403\": {\"$ref\": \"#/components/responses/Forbidden\"},\n"
-	"          \"404\": {\"$ref\": \"#/components/responses/NotFound\"},\n"
-	"          \"503\": {\"$ref\": \"#/components/responses/Unavailable\"}\n"
+	RUN_ERRORS
 	"        }\n"
 	"      }\n"
 	"    },\n"
@@ -164,11 +168,7 @@ const char openapi_json[] =
 	"        ],\n"
 	"        \"responses\": {\n"
 	"          \"200\": {\"description\": \"A page of rejects.\", \"content\": {\"application/json\": {\"schema\": {\"$ref\": \"#/components/schemas/Rejects\"}}}},\n"
-	"          \"400\": {\"$ref\": \"#/components/responses/BadRequest\"},\n"
-	"          \"401\": {\"$ref\": \"#/components/responses/Unauthorized\"},\n"
-	"          \"403\": {\"$ref\": \"#/components/responses/Forbidden\"},\n"
-	"          \"404\": {\"$ref\": \"#/components/responses/NotFound\"},\n"
-	"          \"503\": {\"$ref\": \"#/components/responses/Unavailable\"}\n"
+	RUN_ERRORS
 	"        }\n"
 	"      }\n"
 	"    },\n"
@@ -179,11 +179,7 @@ const char openapi_json[] =
 	"        \"parameters\": [{\"$ref\": \"#/components/parameters/run\"}],\n"
 	"        \"responses\": {\n"
 	"          \"200\": {\"description\": \"The report (ferry: verify).\", \"content\": {\"application/json\": {\"schema\": {\"type\": \"object\"}}}},\n"
-	"          \"400\": {\"$ref\": \"#/components/responses/BadRequest\"},\n"
-	"          \"401\": {\"$ref\": \"#/components/responses/Unauthorized\"},\n"
-	"          \"403\": {\"$ref\": \"#/components/responses/Forbidden\"},\n"
-	"          \"404\": {\"$ref\": \"#/components/responses/NotFound\"},\n"
-	"          \"503\": {\"$ref\": \"#/components/responses/Unavailable\"}\n"
+	RUN_ERRORS
 	"        }\n"
 	"      }\n"
 	"    }\n"
