@@ -117,6 +117,7 @@ int books_step_finish(books *b, int argc, char **argv, buf *reply);
 int books_clear_attempt(books *b, int argc, char **argv, buf *reply);
 int books_part_complete(books *b, int argc, char **argv, buf *reply);
 int books_max_key(books *b, int argc, char **argv, buf *reply);
+int books_unwatched(books *b, int argc, char **argv, buf *reply);
 int books_split(books *b, int argc, char **argv, buf *reply);
 int books_import(books *b, int argc, char **argv, buf *reply);
 /* the JSON lines of FILE into ferry.audit_log (tagged with STEP when given); PEAKS: see step.c */

@@ -62,6 +62,7 @@ static const struct
 	{"clear-attempt", books_clear_attempt, 3, 3},
 	{"part-complete", books_part_complete, 3, 3},
 	{"max-key", books_max_key, 4, 4},
+	{"unwatched", books_unwatched, 1, 1},
 	{"split", books_split, 6, 6},
 	{"import", books_import, 1, 1},
 	{"summary", books_summary, 1, 1},

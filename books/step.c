@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "pgconn.h"
+#include "watch.h"
 #include "plan.h"
 
 static int
@@ -444,6 +445,36 @@ books_part_complete(books *b, int argc, char **argv, buf *reply)
 	buf_printf(reply, "\t%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return FERRY_EXIT_OK;
+}
+
+/*
+ * unwatched STEP: for an incremental run, the source tables the entity's
+ * extract reads that its incremental expression does not watch (watch.h),
+ * ", "-separated; nothing when none: the driver reads the entity whole
+ * when there are some.
+ */
+int
+books_unwatched(books *b, int argc, char **argv, buf *reply)
+{
+	if (argc != 2)
+		return FERRY_EXIT_USAGE;
+	char *entity = xstrndup(argv[1], strcspn(argv[1], ":"));
+	const plan_entity *e = b->plan ? plan_find(b->plan, entity) : NULL;
+	free(entity);
+	buf_putc(reply, '\t');
+	if (e == NULL)
+		return FERRY_EXIT_OK;
+	PGconn *src = books_source(b);
+	if (src == NULL)
+		return FERRY_EXIT_SOURCE;
+	buf err;
+	buf_init(&err, 128);
+	bool ok = watch_unwatched(src, e, reply, &err);
+	if (!ok)
+		log_error("entity %s: cannot trace what its incremental expression watches: %s", e->name,
+				  buf_cstr(&err));
+	buf_free(&err);
+	return ok ? FERRY_EXIT_OK : FERRY_EXIT_SOURCE;
 }
 
 /*

@@ -629,7 +629,7 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 	bool commas = strcmp(word, "key") == 0 || strcmp(word, "conflict") == 0 ||
 		strcmp(word, "drop") == 0 || strcmp(word, "depends") == 0 ||
 		strcmp(word, "merges") == 0 || strcmp(word, "unused") == 0 ||
-		strcmp(word, "default") == 0;
+		strcmp(word, "default") == 0 || strcmp(word, "unwatched") == 0;
 
 	if (!rest_tokens(ps, &s, commas, &n, &v))
 		goto done;
@@ -703,6 +703,13 @@ entity_directive(parser *ps, const char *line, bool *extract, bool *end)
 		ok = parse_deletes(ps, e, n, v);
 	else if (strcmp(word, "merges") == 0)
 		ok = list_directive(ps, "merges", n, v, &e->nmerges, &e->merges, false);
+	else if (strcmp(word, "unwatched") == 0)
+	{
+		if (n == 0)
+			perr(ps, "usage: unwatched SCHEMA.TABLE[,...]");
+		else
+			ok = list_directive(ps, "unwatched", n, v, &e->nunwatched, &e->unwatched, false);
+	}
 	else if (strcmp(word, "default") == 0)
 		ok = list_directive(ps, "default", n, v, &e->ndefaults, &e->defaults, false);
 	else if (strcmp(word, "unused") == 0)
@@ -1072,6 +1079,7 @@ entity_free(plan_entity *e)
 	strv_free(e->ntodo, e->todo);
 	free(e->todo_line);
 	strv_free(e->nmerges, e->merges);
+	strv_free(e->nunwatched, e->unwatched);
 	for (int i = 0; i < e->nunused; i++)
 		free(e->unused_tables[i]);
 	free(e->unused_tables);
@@ -1819,6 +1827,12 @@ plan_write(FILE *f, const plan *p)
 		{
 			fputs("  merges ", f);
 			write_list(f, e->nmerges, e->merges, ",");
+			fputc('\n', f);
+		}
+		if (e->nunwatched)
+		{
+			fputs("  unwatched ", f);
+			write_list(f, e->nunwatched, e->unwatched, ",");
 			fputc('\n', f);
 		}
 		for (int u = 0; u < e->nunused; u++)

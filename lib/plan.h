@@ -45,6 +45,9 @@
  *     incremental EXPR               SQL over the extract query's columns (alias q)
  *                                    telling when a row last changed; "keys": the
  *                                    entity is append-only, new keys are its changes
+ *     unwatched   SCHEMA.TABLE[,...] tables the extract reads whose changes alone an
+ *                                    incremental run need not see, on purpose (else
+ *                                    the entity is read whole: lib/watch.h)
  *     conflict    COL[,COL...]       unique columns for upserts (default: key)
  *     deletes     delete|keep|flag COL   rows an incremental run finds gone from
  *                                    the source: deleted (default), kept, or kept
@@ -165,6 +168,8 @@ typedef struct plan_entity
 	int ndepends;
 	char **depends;
 	char *incremental;        /* NULL if none */
+	int nunwatched;
+	char **unwatched;         /* tables read whose changes need not be watched (watch.h) */
 	int nconflict;
 	char **conflict;          /* NULL: same as key */
 	int nrepair;

@@ -26,6 +26,7 @@
 #include "pgconn.h"
 #include "plan.h"
 #include "uuid.h"
+#include "watch.h"
 
 enum
 {
@@ -298,8 +299,45 @@ load_or_die(const char *path)
  * read-only transaction), the target only asked.  Returns the number of
  * problems, or -1 when a database could not be read (exit code in *code).
  */
+/*
+ * The entities whose extract reads tables their incremental expression
+ * does not watch (watch.h): one note line each in notes, said after the
+ * verdict.  False (logged) when the source cannot plan a query.
+ */
+static bool
+unwatched_notes(const plan *p, const char *path, PGconn *src, buf *notes)
+{
+	buf tables, err;
+	bool ok = true;
+
+	buf_init(&tables, 128);
+	buf_init(&err, 128);
+	for (int i = 0; i < p->nentities && ok; i++)
+	{
+		const plan_entity *e = &p->entities[i];
+
+		buf_reset(&tables);
+		if (e->target == NULL)
+			continue;
+		if (!watch_unwatched(src, e, &tables, &err))
+		{
+			log_error("%s:%d: entity \"%s\": cannot trace what its incremental expression watches: %s",
+					  path, e->line, e->name, buf_cstr(&err));
+			ok = false;
+		}
+		else if (tables.len)
+			buf_printf(notes, "%s:%d: note: entity \"%s\" reads %s, which its incremental expression "
+					   "does not watch: an incremental run reads it whole (\"unwatched\" in the plan "
+					   "if changes there alone need not be seen)\n", path, e->line, e->name, buf_cstr(&tables));
+	}
+	buf_free(&tables);
+	buf_free(&err);
+	return ok;
+}
+
 static int
-check_live(const plan *p, const char *path, const char *source, const char *target, int *code)
+check_live(const plan *p, const char *path, const char *source, const char *target, int *code,
+		   buf *notes)
 {
 	PGconn *sconn, *tconn;
 	catalog scat, tcat;
@@ -349,6 +387,8 @@ check_live(const plan *p, const char *path, const char *source, const char *targ
 		buf_free(&line);
 	}
 	n = fs.n;
+	if (n == 0)
+		n = unwatched_notes(p, path, sconn, notes) ? 0 : -1;
 	coverage_free(&fs);
 	catalog_free(&scat);
 	catalog_free(&tcat);
@@ -382,6 +422,7 @@ cmd_check(int argc, char **argv)
 	bool live = false;
 	plan *p;
 	int problems, migrated = 0;
+	buf notes;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -411,17 +452,19 @@ cmd_check(int argc, char **argv)
 	if (live && target == NULL)
 		target = getenv("FERRY_TARGET");
 	p = load_or_die(path);
+	buf_init(&notes, 256);
 	problems = plan_validate(p);
 	for (int i = 0; i < p->nentities; i++)
 		migrated += p->entities[i].target != NULL;
 	if (live)
 	{
-		int code = FERRY_EXIT_OK, found = check_live(p, path, source, target, &code);
+		int code = FERRY_EXIT_OK, found = check_live(p, path, source, target, &code, &notes);
 
 		if (found < 0)
 		{
+			buf_free(&notes);
 			plan_free(p);
-			return code;
+			return code == FERRY_EXIT_OK ? FERRY_EXIT_SOURCE : code;
 		}
 		problems += found;
 	}
@@ -429,12 +472,20 @@ cmd_check(int argc, char **argv)
 	{
 		log_error("%s: %d problem%s: the plan cannot run %s", path, problems,
 				  problems == 1 ? "" : "s", live ? "on these databases" : "yet");
+		buf_free(&notes);
 		plan_free(p);
 		return FERRY_EXIT_USAGE;
 	}
 	log_result("%s: ok, %d entities (%d migrated)%s", path, p->nentities, migrated,
 			   live ? ", every query prepared on the source and every column accounted for" : "");
 	whole_reads(p, path);
+	for (char *line = notes.len ? (char *) buf_cstr(&notes) : NULL, *nl; line && *line; line = nl + 1)
+	{
+		nl = strchr(line, '\n');
+		*nl = '\0';
+		log_result("%s", line);
+	}
+	buf_free(&notes);
 	plan_free(p);
 	return FERRY_EXIT_OK;
 }

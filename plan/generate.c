@@ -27,6 +27,7 @@
 #include "log.h"
 #include "names.h"
 #include "pgconn.h"
+#include "watch.h"
 
 /* ---- small helpers ---- */
 
@@ -229,6 +230,28 @@ entity_free(gen_entity *e)
 	free(pe->reason);
 }
 
+/*
+ * An entity whose query reads tables its change time does not watch
+ * (watch.h): a note, as an incremental run will read it whole.  A query
+ * the source cannot plan yet (a TODO in it) gets none: its TODO is said.
+ */
+static void
+unwatched_note(gen *g, gen_entity *e)
+{
+	buf tables, err;
+
+	if (g->src == NULL || e->dst == NULL || e->src == NULL)
+		return;
+	buf_init(&tables, 128);
+	buf_init(&err, 64);
+	if (watch_unwatched(g->src, &e->pe, &tables, &err) && tables.len)
+		note(e, "its extract reads %s, which its incremental expression does not watch: an incremental "
+			 "run reads it whole (\"unwatched\" with those tables if changes there alone need not be seen)",
+			 buf_cstr(&tables));
+	buf_free(&tables);
+	buf_free(&err);
+}
+
 bool
 plan_generate(PGconn *src, const catalog *scat, const catalog *tcat, const gen_options *o,
 			  buf *out, gen_stats *stats)
@@ -280,6 +303,8 @@ plan_generate(PGconn *src, const catalog *scat, const catalog *tcat, const gen_o
 		}
 	}
 	break_cycles(&g);
+	for (int i = 0; i < g.nent; i++)
+		unwatched_note(&g, &g.ents[i]);
 
 	/* load order */
 	{

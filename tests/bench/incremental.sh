@@ -85,7 +85,7 @@ if [ "${DELETES:-0}" = 1 ]; then
 	echo "# ferry verify after the incremental run: exit $vrc in $(elapsed "$t0" "$(now)") s;" \
 		"$(grep '^ferry: verify:' verify.out)" >&2
 	# what failed, when it did: the entities that did not pass, and their differences
-	[ "$vrc" -eq 0 ] || { grep -Ev ': ok( |$)|^ok ' verify.out | head -60 >&2 || true; }
+	[ "$vrc" -eq 0 ] || { grep -Ev ': ok( |$)|^ok |[[:space:]]ok$' verify.out | head -60 >&2 || true; }
 	q1 -d inc_dst -F ' ' -c "SELECT '# deletes: ' || coalesce(sum((deletes->>'deleted')::bigint), 0) || ' deleted, '
 		|| coalesce(sum((deletes->>'refused')::bigint), 0) || ' refused, of ' || '$before' || ' legacy rows'
 		FROM ferry.entity_runs WHERE run_id = 'incr'" >&2
