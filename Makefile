@@ -78,8 +78,8 @@ $(B)/tests/test_names: $(B)/tests/unit/test_names.o $(B)/plan/names.o $(B)/lib/l
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
-# the books' state table, key ranges and blame (pure parts of books/)
-BOOKS_TEST_OBJ := $(patsubst %,$(B)/books/%.o,state ranges blame)
+# the books' state table, key ranges, blame, status text and sizes (pure parts of books/)
+BOOKS_TEST_OBJ := $(patsubst %,$(B)/books/%.o,state ranges blame columns size)
 $(B)/tests/test_books: $(B)/tests/unit/test_books.o $(BOOKS_TEST_OBJ) $(B)/lib/libferry.a
 	@mkdir -p $(@D)
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)

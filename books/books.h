@@ -11,6 +11,13 @@
  *   step.c      a step: begun, finished (its stages' events recorded, its
  *               counts from the load's checkpoints), its attempt cleared
  *   report.c    what people read: the summary of a run, its memory peaks
+ *   columns.c   the text of it: durations, aligned columns (pure)
+ *   status.c    "ferry status": a run's progress, as text or JSON
+ *   metrics.c   the run's Prometheus text file (--metrics)
+ *   notify.c    the JSON summary a --notify command reads
+ *   verify.c    the run "ferry verify" accounts for, a cutover's verdict
+ *   verifyreport.c  "ferry verify"'s reports merged, and their summary
+ *   size.c      a --max-memory size in bytes (pure)
  *   session.c   the verbs, one request a line from the driver
  *   ferry-books.c  the command line
  *
@@ -128,9 +135,43 @@ bool books_import_events(books *b, const char *file, const char *step, buf *peak
 int books_summary(books *b, int argc, char **argv, buf *reply);
 int books_memory(books *b, int argc, char **argv, buf *reply);
 int books_judge(books *b, int argc, char **argv, buf *reply);
+int books_step_memory(books *b, int argc, char **argv, buf *reply);
+/* a result as psql's aligned format prints it (no footer), then a blank line */
+void books_print_table(FILE *f, const PGresult *res);
+
+/* ---- columns.c ---- */
+
+/* SECONDS as "ferry status" shows a duration: 42s, 3m07s, 2h05m */
+void books_duration(double seconds, char *out, size_t n);
+/* lines of tab-separated cells aligned as column -t -s TAB aligns them */
+void books_columns(FILE *f, const char *tsv);
+
+/* ---- status.c ---- */
+
+/* status [--json] [RUN]: the run's progress on stdout; an exit code */
+int books_status_command(books *b, int argc, char **argv);
 
 int books_blame_verb(books *b, int argc, char **argv, buf *reply);
 int books_step_end(books *b, int argc, char **argv, buf *reply);
+
+/* ---- metrics.c, notify.c ---- */
+
+int books_metrics(books *b, int argc, char **argv, buf *reply);
+int books_notify(books *b, int argc, char **argv, buf *reply);
+
+/* ---- verify.c ---- */
+
+int books_verify_run(books *b, int argc, char **argv, buf *reply);
+int books_verdict(books *b, int argc, char **argv, buf *reply);
+/* verify-report OUT RUN MODE MIN_SUCCESS SHOW UNCHECKED FILE...: an exit code */
+int books_verify_report(books *b, int argc, char **argv);
+
+/* ---- size.c ---- */
+
+/* 512M, 1.5G, 800000KiB, 536870912 ... in bytes; false below 1M or malformed */
+bool books_parse_size(const char *s, double *bytes);
+/* size SIZE: the bytes on stdout, or exit 2 (no database) */
+int books_size_command(int argc, char **argv);
 
 /* ---- session.c ---- */
 

@@ -30,6 +30,9 @@ usage(int code)
 		"Usage: ferry-books [OPTIONS] VERB [ARGS...]\n"
 		"       ferry-books [OPTIONS] session            requests on stdin, one a line\n"
 		"       ferry-books [OPTIONS] hold WHAT RUN -- COMMAND [ARGS...]\n"
+		"       ferry-books [OPTIONS] status [--json] [RUN]\n"
+		"       ferry-books [OPTIONS] verify-report OUT RUN MODE MIN_SUCCESS SHOW UNCHECKED FILE...\n"
+		"       ferry-books size SIZE                    a --max-memory size in bytes\n"
 		"The run's books in the destination's ferry schema (see ferry-books(1)).\n"
 		"\n"
 		"Options:\n"
@@ -130,6 +133,8 @@ main(int argc, char **argv)
 	log_init(name);
 	if (optind >= argc)
 		usage(FERRY_EXIT_USAGE);
+	if (strcmp(argv[optind], "size") == 0)
+		return books_size_command(argc - optind, argv + optind);
 	if (b.host == NULL)
 	{
 		gethostname(host, sizeof host - 1);
@@ -159,6 +164,10 @@ main(int argc, char **argv)
 	}
 	else if (strcmp(v[0], "hold") == 0)
 		rc = hold(&b, n, v);
+	else if (strcmp(v[0], "status") == 0)
+		rc = books_status_command(&b, n, v);
+	else if (strcmp(v[0], "verify-report") == 0)
+		rc = books_verify_report(&b, n, v);
 	else
 	{
 		buf reply;

@@ -37,8 +37,8 @@ pad(FILE *f, int n)
 }
 
 /* a result as psql's aligned format prints it (no footer), then a blank line */
-static void
-print_table(FILE *f, const PGresult *res)
+void
+books_print_table(FILE *f, const PGresult *res)
 {
 	int nf = PQnfields(res), nt = PQntuples(res);
 	int *w = xcalloc((size_t) nf, sizeof *w);
@@ -58,8 +58,8 @@ print_table(FILE *f, const PGresult *res)
 		fputs(c ? " | " : " ", f);
 		pad(f, left);
 		fputs(PQfname(res, c), f);
-		if (c < nf - 1)
-			pad(f, w[c] - left - text_width(PQfname(res, c)));
+		/* psql pads every header, the last one too */
+		pad(f, w[c] - left - text_width(PQfname(res, c)) + (c == nf - 1));
 	}
 	fputc('\n', f);
 	for (int c = 0; c < nf; c++)
@@ -119,7 +119,7 @@ books_summary(books *b, int argc, char **argv, buf *reply)
 		PGresult *res = pg_query(b->target, queries[i], 1, p);
 		if (res == NULL)
 			return FERRY_EXIT_TARGET;
-		print_table(stderr, res);
+		books_print_table(stderr, res);
 		PQclear(res);
 	}
 	fflush(stderr);
@@ -200,5 +200,39 @@ books_memory(books *b, int argc, char **argv, buf *reply)
 				log_progname(), argv[1], PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), a, l);
 	}
 	PQclear(res);
+	return FERRY_EXIT_OK;
+}
+
+/*
+ * step-memory STEP PEAKS LIMIT_BYTES: the peak memory of each stage of a
+ * step (PEAKS as step-finish replies them: ferry-extract=KB,ferry-load=KB)
+ * against --max-memory: a warning from 80 % (said at -q too past it)
+ */
+int
+books_step_memory(books *b, int argc, char **argv, buf *reply)
+{
+	(void) b;
+	(void) argc;
+	(void) reply;
+	long long limit_kb = atoll(argv[3]) / 1024;
+	char *peaks = xstrdup(argv[2]), *save = NULL;
+	char used[32], limit[32];
+	human_kb(limit, sizeof limit, (double) limit_kb);
+	for (char *p = strtok_r(peaks, ",", &save); p && limit_kb > 0; p = strtok_r(NULL, ",", &save))
+	{
+		char *eq = strchr(p, '='), *end;
+		long long kb = eq ? strtoll(eq + 1, &end, 10) : -1;
+		if (eq == NULL || end == eq + 1 || *end || kb < 0)
+			continue;
+		*eq = '\0';
+		human_kb(used, sizeof used, (double) kb);
+		if (kb > limit_kb)
+			fprintf(stderr, "%s: warning: %s: %s used %s of memory at its peak, more than --max-memory (%s)\n",
+					log_progname(), argv[1], p, used, limit);
+		else if (kb * 10 >= limit_kb * 8)
+			log_warn("%s: %s used %s of memory at its peak, %lld %% of --max-memory (%s)", argv[1], p, used,
+					 kb * 100 / limit_kb, limit);
+	}
+	free(peaks);
 	return FERRY_EXIT_OK;
 }

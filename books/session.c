@@ -68,6 +68,11 @@ static const struct
 	{"summary", books_summary, 1, 1},
 	{"judge", books_judge, 3, 3},
 	{"memory", books_memory, 2, 2},
+	{"step-memory", books_step_memory, 3, 3},
+	{"metrics", books_metrics, 4, 4},
+	{"notify", books_notify, 6, 7},
+	{"verify-run", books_verify_run, 0, 1},
+	{"verdict", books_verdict, 3, 3},
 	{"blame", books_blame_verb, 4, 4},
 	{"step-end", books_step_end, 8, 8},
 };

@@ -3,8 +3,8 @@
  *
  * A run's status object comes from scripts/sql/status.sql, the very file
  * "ferry status --json" runs, read from the share directory at start
- * (books_status_json is the one function that knows it).  The other
- * queries are ferry-serve's own; every value from a request is a bound
+ * (lib/runstatus.c: run_status_json is the one function that knows it).
+ * The other queries are ferry-serve's own; every value from a request is a bound
  * parameter.  Each function fills a reply: 200 and JSON, 404 when there
  * is no such run, 503 when the target cannot answer.
  */
@@ -31,8 +31,6 @@
 #define OID_TEXT 25
 #define OID_INT4 23
 #define OID_INT8 20
-
-static char *status_sql;        /* the text of status.sql */
 
 /* ---- replies ---- */
 
@@ -147,115 +145,13 @@ query(PGconn *c, reply *r, bool *broken, const char *what, const char *sql, int 
 	return res;
 }
 
-/* ---- status.sql ---- */
-
-static char *
-read_text(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	buf b;
-	char chunk[8192];
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf_init(&b, 16384);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(&b, chunk, n);
-	if (ferror(f))
-	{
-		fclose(f);
-		buf_free(&b);
-		return NULL;
-	}
-	fclose(f);
-	buf_cstr(&b);
-	return b.data;
-}
-
-bool
-books_init(const char *share_dir)
-{
-	/* as the driver looks for it: --share, $FERRY_SHARE, installed, a source tree */
-	char exe[PATH_MAX];
-	const char *env = getenv("FERRY_SHARE");
-	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	buf dirs[4], path;
-	int n = 0;
-	bool found = false;
-
-	if (share_dir && *share_dir)
-		buf_init(&dirs[n], 256), buf_puts(&dirs[n++], share_dir);
-	else
-	{
-		if (env && *env)
-			buf_init(&dirs[n], 256), buf_puts(&dirs[n++], env);
-		if (len > 0)
-		{
-			exe[len] = '\0';
-			char *slash = strrchr(exe, '/');
-
-			if (slash)
-				*slash = '\0';
-			/* PREFIX/bin -> PREFIX/share/ferry/sql; build/FLAVOR/bin -> scripts/sql */
-			buf_init(&dirs[n], 256), buf_printf(&dirs[n++], "%s/../share/ferry/sql", exe);
-			buf_init(&dirs[n], 256), buf_printf(&dirs[n++], "%s/../../../scripts/sql", exe);
-		}
-	}
-	buf_init(&path, 256);
-	for (int i = 0; i < n && !found; i++)
-	{
-		buf_reset(&path);
-		buf_printf(&path, "%s/status.sql", buf_cstr(&dirs[i]));
-		status_sql = read_text(path.data);
-		if (status_sql)
-		{
-			log_info("status of a run: %s", path.data);
-			found = true;
-		}
-	}
-	if (!found)
-		log_error("cannot find status.sql in %s (set --share DIR or FERRY_SHARE to ferry's share/ferry/sql)",
-				  n ? buf_cstr(&dirs[0]) : "the share directory");
-	for (int i = 0; i < n; i++)
-		buf_free(&dirs[i]);
-	buf_free(&path);
-	return found;
-}
-
-bool
-books_status_json(PGconn *conn, const char *run, bool detail, buf *out, PGresult **res)
-{
-	psql_vars vars = {0};
-	char err[256];
-	bool ok;
-
-	*res = NULL;
-	psql_var_set(&vars, "run", run);
-	psql_var_set(&vars, "detail", detail ? "1" : "0");
-	ok = psql_script_run(conn, status_sql, &vars, res, err, sizeof err);
-	psql_vars_free(&vars);
-	buf_reset(out);
-	if (!ok)
-	{
-		if (*res == NULL)
-			log_error("status.sql: %s", err);
-		return false;
-	}
-	if (*res && PQntuples(*res) == 1 && !PQgetisnull(*res, 0, 0))
-		buf_puts(out, PQgetvalue(*res, 0, 0));
-	PQclear(*res);
-	*res = NULL;
-	return true;
-}
-
 /* the status of one run into r; false: r holds an error reply */
 static bool
 status_into(PGconn *c, const char *run, bool detail, buf *json, reply *r, bool *broken)
 {
 	PGresult *res;
 
-	if (books_status_json(c, run, detail, json, &res))
+	if (run_status_json(c, run, detail, json, &res))
 		return true;
 	if (res)
 	{
@@ -619,7 +515,7 @@ books_metrics(db_pool *p, reply *r)
 				run_setting(wd, "min-success", false, DEFAULT_MIN_SUCCESS, min, sizeof min);
 				run_setting(wd, "max-memory", true, DEFAULT_MEMORY_LIMIT, limit, sizeof limit);
 				PQclear(res);
-				if (!metrics_text(c, buf_cstr(&json), min, limit, &r->body, &res))
+				if (!run_metrics_text(c, buf_cstr(&json), min, limit, &r->body, &res))
 				{
 					broken = query_failed(r, c, res, "metrics");
 					PQclear(res);

@@ -199,7 +199,7 @@ main(int argc, char **argv)
 
 	if (tokens == NULL)
 		return code;
-	if (!books_init(spec.share_dir))
+	if (!run_status_init(spec.share_dir))
 	{
 		tokens_free(tokens);
 		return FERRY_EXIT_IO;

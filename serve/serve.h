@@ -9,9 +9,8 @@
  *   http.c         libmicrohttpd: limits, TLS, routing, status codes, the request log
  *   tokens.c       the bearer tokens: the file's rules, constant-time lookup
  *   pool.c         a few connections to the target, shared by the request threads
- *   psqlscript.c   a psql script (\set, \if, \gset, :'var') run with bound parameters
- *   books.c        what each endpoint reads from the books
- *   metrics.c      a run as Prometheus text (the families of "ferry run --metrics")
+ *   books.c        what each endpoint reads from the books (a run's status
+ *                  and its metrics: lib/runstatus.h, as ferry-books makes them)
  *   openapi.c      the OpenAPI document of the endpoints
  */
 #ifndef FERRY_SERVE_H
@@ -23,6 +22,7 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
+#include "runstatus.h"
 
 /*
  * A token file or TLS key that others could read (group or other bits
@@ -86,31 +86,6 @@ PGconn *pool_take(db_pool *p, bool *busy);
 void pool_give(db_pool *p, PGconn *conn, bool broken);
 void pool_free(db_pool *p);
 
-/* ---- psqlscript.c ---- */
-
-typedef struct psql_vars
-{
-	int n, cap;
-	char **name;
-	char **value;
-} psql_vars;
-
-void psql_var_set(psql_vars *v, const char *name, const char *value);
-const char *psql_var_get(const psql_vars *v, const char *name);
-void psql_vars_free(psql_vars *v);
-
-/*
- * Run a psql script on conn the way "psql -v NAME=VALUE -f FILE" would,
- * for the subset ferry's scripts use: \set, \if :{?var} / \else / \endif,
- * statements ending in ";" or "\gset", and :'var' / :var, which become
- * bound parameters ($1 ...), never text of the query.  *last gets the
- * result of the last statement that returned rows (NULL if none).  false:
- * a failed statement (*last holds its result, to be read and cleared) or
- * a script outside that subset (err says what).
- */
-bool psql_script_run(PGconn *conn, const char *script, psql_vars *vars, PGresult **last,
-					 char *err, size_t errlen);
-
 /* ---- books.c ---- */
 
 /*
@@ -125,8 +100,6 @@ typedef struct reply
 	const char *challenge;       /* WWW-Authenticate of a 401 or 403 */
 } reply;
 
-/* load the SQL the books are read with (status.sql); false: logged */
-bool books_init(const char *share_dir);
 /* healthz: the target answers and has the books */
 void books_health(db_pool *p, reply *r);
 /* one run as "ferry status RUN --json" prints it */
@@ -141,25 +114,8 @@ void books_verify(db_pool *p, const char *run, reply *r);
 /* the latest run's metrics */
 void books_metrics(db_pool *p, reply *r);
 
-/*
- * The one function that knows how a run's status object is made (status.sql
- * today).  detail as status.sql's; run "" for the latest.  Returns the JSON
- * in out (empty: no such run); false on a database error (*res holds it).
- */
-bool books_status_json(PGconn *conn, const char *run, bool detail, buf *out, PGresult **res);
-
 /* an error reply: {"error": message} */
 void reply_error(reply *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* ---- metrics.c ---- */
-
-/*
- * The Prometheus text of a run from its status object (detail 1): the
- * same families, labels and values as "ferry run --metrics" writes.
- * min_success in percent, memory_limit in bytes.
- */
-bool metrics_text(PGconn *conn, const char *status_json, const char *min_success,
-				  const char *memory_limit, buf *out, PGresult **res);
 
 /* ---- openapi.c ---- */
 

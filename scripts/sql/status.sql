@@ -1,5 +1,6 @@
 -- status.sql: one run of ferry as a JSON object, read from ferry's books in
--- the destination ("ferry status", "ferry run --metrics", "--notify").
+-- the destination ("ferry status", "ferry run --metrics", "--notify", and
+-- ferry-serve): ferry-books and ferry-serve run it (lib/runstatus.c) as
 --
 --   psql -X -qAt -v run=RUN -v detail=0|1 -f status.sql
 --

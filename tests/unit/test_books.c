@@ -1,10 +1,13 @@
 /*
  * test_books.c: the pure parts of books/: the run and step state table
  * (every legal move, and a sample of refused ones), state names, the key
- * ranges of a split entity, and which stage a failed step blames.
+ * ranges of a split entity, which stage a failed step blames, and the
+ * text of "ferry status" (durations; columns as column -t -s TAB aligns
+ * them, the expected outputs being util-linux column's own).
  */
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,9 +169,82 @@ test_blame(void)
 	   "pipes: 6 from the load is not a reason");
 }
 
+static void
+test_duration(void)
+{
+	static const struct
+	{
+		double s;
+		const char *text;
+	} cases[] = {
+		{0, "0s"}, {0.4, "0s"}, {0.5, "1s"}, {59.4, "59s"}, {59.5, "1m00s"}, {187, "3m07s"},
+		{3599.4, "59m59s"}, {3600, "1h00m"}, {7530, "2h05m"}, {90061, "25h01m"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+	{
+		char out[32];
+		books_duration(cases[i].s, out, sizeof out);
+		ok(strcmp(out, cases[i].text) == 0, "%g s is %s (got %s)", cases[i].s, cases[i].text, out);
+	}
+}
+
+static void
+columns_are(const char *tsv, const char *want, const char *what)
+{
+	char *got = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&got, &n);
+	books_columns(f, tsv);
+	fclose(f);
+	ok(strcmp(got, want) == 0, "columns: %s", what);
+	if (strcmp(got, want) != 0)
+		printf("#   got [%s]\n#  want [%s]\n", got, want);
+	free(got);
+}
+
+static void
+test_columns(void)
+{
+	columns_are("a\tbb\t\tc\nxxx\t\t\td\n", "a    bb    c\nxxx        d\n", "empty cells keep their column");
+	columns_are("a\tbb\t\nxxx\t\t\n", "a    bb  \nxxx      \n", "an empty last cell: the others padded");
+	columns_are("a\tb\n\nc\td\n", "a  b\nc  d\n", "an empty line is dropped");
+	columns_are("\xc3\xa9\tx\nab\ty\n", "\xc3\xa9   x\nab  y\n", "width in characters, not bytes");
+	columns_are("only\n", "only\n", "one column: as it is");
+}
+
+static void
+test_size(void)
+{
+	/* the driver's former awk rule, case by case */
+	static const struct
+	{
+		const char *s;
+		double bytes;   /* 0: refused */
+	} cases[] = {
+		{"512M", 536870912}, {"1G", 1073741824}, {"1.5G", 1610612736}, {"800000K", 819200000},
+		{"536870912", 536870912}, {"1048576", 1048576}, {"1M", 1048576}, {"2GiB", 2147483648.0},
+		{"3mb", 3145728}, {"1T", 1099511627776.0}, {"2000000B", 2000000},
+		{"1048575", 0}, {"100K", 0}, {"0", 0}, {"lots", 0}, {"", 0}, {"1.G", 0}, {".5G", 0},
+		{"1Gi", 0}, {"1 G", 0}, {"-1G", 0}, {"1GB2", 0}, {"1X", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+	{
+		double got = 0;
+		bool parsed = books_parse_size(cases[i].s, &got);
+		if (cases[i].bytes == 0)
+			ok(!parsed, "size \"%s\" is refused", cases[i].s);
+		else
+			ok(parsed && got == cases[i].bytes, "size \"%s\" is %.0f bytes (got %.0f)", cases[i].s, cases[i].bytes,
+			   got);
+	}
+}
+
 int
 main(void)
 {
+	test_size();
+	test_duration();
+	test_columns();
 	test_names();
 	test_moves();
 	test_ranges();

@@ -1,10 +1,10 @@
 /*
  * psqlscript.c: run a psql script from C, its variables bound as parameters.
  *
- * The driver reads the books with psql scripts (scripts/sql/status.sql):
- * ferry-serve runs the same file, so that a run's status has one
- * definition.  psql pastes a variable's value into the query text
- * (:'run' as a quoted literal); here each use becomes a parameter $N of
+ * A run's status has one definition, the psql script scripts/sql/status.sql
+ * (lib/runstatus.c): ferry-books and ferry-serve run it through this.
+ * psql pastes a variable's value into the query text (:'run' as a quoted
+ * literal); here each use becomes a parameter $N of
  * PQexecParams, with its type left to the server as for a literal, so a
  * value from an HTTP client never becomes SQL text.
  *
@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "serve.h"
+#include "psqlscript.h"
 
 void
 psql_var_set(psql_vars *v, const char *name, const char *value)

@@ -1,18 +1,16 @@
 /*
- * metrics.c: a run in the Prometheus text format, live.
+ * runmetrics.c: a run in the Prometheus text format.
  *
- * The same families, labels, order and values as the file that
- * "ferry run --metrics FILE" writes (scripts/ferry, metrics_jq), made from
- * the same status object (status.sql, detail 1) by one query: the values
- * are double precision as jq's are, and PostgreSQL prints them in the
- * shortest form that reads back the same, as jq does.  serve.bats
- * compares the two for a finished run line by line.  Only
- * ferry_metrics_updated_time_seconds differs: here it is the time of the
- * scrape.
+ * The file "ferry run --metrics FILE" writes (ferry-books metrics) and
+ * ferry-serve's /metrics, made from the status object (status.sql,
+ * detail 1) by one query: the values are double precision and PostgreSQL
+ * prints them in the shortest form that reads back the same.  serve.bats
+ * compares the two for a finished run line by line.  A family with no
+ * sample (the deletes of a full run) is left out.
  */
 #include <string.h>
 
-#include "serve.h"
+#include "runstatus.h"
 
 /*
  * $1 the status object, $2 --min-success (percent), $3 --max-memory (bytes).
@@ -41,11 +39,12 @@ static const char metrics_sql[] =
 	"  (13, 'ferry_entity_rows_written_total', 'counter', 'Rows of the step loaded into the destination.'),\n"
 	"  (14, 'ferry_entity_rows_rejected_total', 'counter', 'Rows of the step set aside as rejects (ferry.rejects).'),\n"
 	"  (15, 'ferry_entity_rows_repaired_total', 'counter', 'Rows of the step loaded under a repair policy (noted in ferry.rejects).'),\n"
-	"  (16, 'ferry_entity_duration_seconds', 'gauge', 'Time the latest attempt of the step took (so far, while it runs; 0: not begun).'),\n"
-	"  (17, 'ferry_entity_batch_latency_seconds', 'summary', 'Time of each batch of the load of the step (COPY, bookkeeping, commit).'),\n"
-	"  (18, 'ferry_stage_bytes_total', 'counter', 'Bytes each stage of the step read (direction in) and wrote (out): its stream, and the rows from the source (extract) or the COPY data to the destination (load).'),\n"
-	"  (19, 'ferry_stage_peak_memory_bytes', 'gauge', 'Peak resident memory of each stage of the step (getrusage ru_maxrss; the largest of its processes).'),\n"
-	"  (20, 'ferry_metrics_updated_time_seconds', 'gauge', 'When ferry last wrote this file (Unix time).')),\n"
+	"  (16, 'ferry_entity_deletes_total', 'counter', 'Rows gone from the source, by what the step''s deletes did (deleted, cascaded, set_null, flagged, kept, refused).'),\n"
+	"  (17, 'ferry_entity_duration_seconds', 'gauge', 'Time the latest attempt of the step took (so far, while it runs; 0: not begun).'),\n"
+	"  (18, 'ferry_entity_batch_latency_seconds', 'summary', 'Time of each batch of the load of the step (COPY, bookkeeping, commit).'),\n"
+	"  (19, 'ferry_stage_bytes_total', 'counter', 'Bytes each stage of the step read (direction in) and wrote (out): its stream, and the rows from the source (extract) or the COPY data to the destination (load).'),\n"
+	"  (20, 'ferry_stage_peak_memory_bytes', 'gauge', 'Peak resident memory of each stage of the step (getrusage ru_maxrss; the largest of its processes).'),\n"
+	"  (21, 'ferry_metrics_updated_time_seconds', 'gauge', 'When ferry last wrote this file (Unix time).')),\n"
 	"smp(f, o1, o2, o3, suffix, labels, v) AS (\n"
 	"  SELECT 1, rs.so, 0, 0, '', ARRAY['run', j->>'run', 'kind', j->>'kind', 'state', rs.s],\n"
 	"         CASE WHEN j->>'state' = rs.s THEN 1 ELSE 0 END::float8 FROM r, rs\n"
@@ -70,24 +69,29 @@ static const char metrics_sql[] =
 	"         coalesce((e->>'rejected')::float8, 0) FROM r, e\n"
 	"  UNION ALL SELECT 15, eo, 0, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
 	"         coalesce((e->>'repaired')::float8, 0) FROM r, e\n"
-	"  UNION ALL SELECT 16, eo, 0, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
+	"  UNION ALL SELECT 16, eo, a.ao, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity', 'action', a.a],\n"
+	"         coalesce((e#>>ARRAY['deletes', a.a])::float8, 0)\n"
+	"    FROM r, e, (VALUES ('deleted', 1), ('cascaded', 2), ('set_null', 3), ('flagged', 4), ('kept', 5),\n"
+	"                       ('refused', 6)) a(a, ao)\n"
+	"   WHERE jsonb_typeof(e->'deletes') = 'object'\n"
+	"  UNION ALL SELECT 17, eo, 0, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
 	"         coalesce((e->>'seconds')::float8, 0) FROM r, e\n"
-	"  UNION ALL SELECT 17, eo, q.qo, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity', 'quantile', q.q],\n"
+	"  UNION ALL SELECT 18, eo, q.qo, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity', 'quantile', q.q],\n"
 	"         (e#>>ARRAY['batch_latency', q.k])::float8\n"
 	"    FROM r, e, (VALUES ('0.5', 'p50', 1), ('0.9', 'p90', 2), ('0.99', 'p99', 3)) q(q, k, qo)\n"
 	"   WHERE e#>ARRAY['batch_latency', q.k] <> 'null'::jsonb\n"
-	"  UNION ALL SELECT 17, eo, 4, 0, '_sum', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
+	"  UNION ALL SELECT 18, eo, 4, 0, '_sum', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
 	"         coalesce((e#>>'{batch_latency,sum}')::float8, 0) FROM r, e\n"
-	"  UNION ALL SELECT 17, eo, 5, 0, '_count', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
+	"  UNION ALL SELECT 18, eo, 5, 0, '_count', ARRAY['run', j->>'run', 'entity', e->>'entity'],\n"
 	"         coalesce((e#>>'{batch_latency,count}')::float8, 0) FROM r, e\n"
-	"  UNION ALL SELECT 18, eo, s.so, d.dord, '',\n"
+	"  UNION ALL SELECT 19, eo, s.so, d.dord, '',\n"
 	"         ARRAY['run', j->>'run', 'entity', e->>'entity', 'stage', s.s->>'stage', 'direction', d.d],\n"
 	"         coalesce((s.s->>(CASE WHEN d.d = 'in' THEN 'bytes_in' ELSE 'bytes_out' END))::float8, 0)\n"
 	"    FROM r, e, jsonb_array_elements(e->'stages') WITH ORDINALITY s(s, so), (VALUES ('in', 1), ('out', 2)) d(d, dord)\n"
-	"  UNION ALL SELECT 19, eo, s.so, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity', 'stage', s.s->>'stage'],\n"
+	"  UNION ALL SELECT 20, eo, s.so, 0, '', ARRAY['run', j->>'run', 'entity', e->>'entity', 'stage', s.s->>'stage'],\n"
 	"         coalesce((s.s->>'peak_memory_bytes')::float8, 0)\n"
 	"    FROM r, e, jsonb_array_elements(e->'stages') WITH ORDINALITY s(s, so)\n"
-	"  UNION ALL SELECT 20, 0, 0, 0, '', ARRAY['run', j->>'run'], floor(extract(epoch FROM clock_timestamp()))::float8 FROM r),\n"
+	"  UNION ALL SELECT 21, 0, 0, 0, '', ARRAY['run', j->>'run'], floor(extract(epoch FROM clock_timestamp()))::float8 FROM r),\n"
 	"lines AS (\n"
 	"  SELECT f, string_agg(m.name || suffix || '{' || (\n"
 	"           SELECT string_agg(labels[i] || '=\"' || replace(replace(replace(coalesce(labels[i + 1], 'null'),\n"
@@ -96,12 +100,12 @@ static const char metrics_sql[] =
 	"         '' ORDER BY o1, o2, o3) AS text\n"
 	"    FROM smp JOIN fam m USING (f) GROUP BY f)\n"
 	"SELECT string_agg('# HELP ' || name || ' ' || help || E'\\n# TYPE ' || name || ' ' || type || E'\\n'\n"
-	"                  || coalesce(lines.text, ''), '' ORDER BY f)\n"
-	"  FROM fam LEFT JOIN lines USING (f)";
+	"                  || lines.text, '' ORDER BY f)\n"
+	"  FROM fam JOIN lines USING (f)";
 
 bool
-metrics_text(PGconn *conn, const char *status_json, const char *min_success, const char *memory_limit,
-			 buf *out, PGresult **res)
+run_metrics_text(PGconn *conn, const char *status_json, const char *min_success, const char *memory_limit,
+				 buf *out, PGresult **res)
 {
 	const Oid types[] = {25, 25, 25};
 	const char *vals[] = {status_json, min_success, memory_limit};
