@@ -21,12 +21,12 @@ COPY . .
 RUN make -j"$(nproc)" FLAVOR=release all \
 	&& make install PREFIX=/usr/local DESTDIR=/out
 
-# ---- run: the libraries, and what the driver runs (psql, jq, column, ps, zstd) ----
+# ---- run: the libraries, and what the driver runs (psql, ps, zstd) ----
 FROM ${DEBIAN}
 RUN apt-get update \
 	&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 		libpq5 libmsgpackc2 libzstd1 libxxhash0 libssl3 libmicrohttpd12 \
-		postgresql-client-15 jq bsdextrautils procps zstd ca-certificates curl man-db \
+		postgresql-client-15 procps zstd ca-certificates curl man-db \
 	&& rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/local/ /usr/local/
 RUN useradd --create-home --home-dir /home/ferry --uid 10001 --user-group --shell /bin/bash ferry
