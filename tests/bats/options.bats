@@ -529,20 +529,6 @@ SQL
 FIRST=auth.users,offices,orderstatuses,productcategories,addresses,invoices,products,profiles,office_contacts,patients
 REST=orders,invoicelines,orderevents,orderitems,comments
 
-# die_on_insert DB TABLE / live_on_insert DB TABLE: as in rollback.bats,
-# the next insert into TABLE ends its session (the load fails, exit 4)
-die_on_insert() {
-	q -d "$1" <<SQL
-CREATE FUNCTION public.ferry_test_die() RETURNS trigger LANGUAGE plpgsql
-AS \$\$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END \$\$;
-CREATE TRIGGER zz_ferry_test_die BEFORE INSERT ON $2 FOR EACH STATEMENT EXECUTE FUNCTION public.ferry_test_die();
-ALTER TABLE $2 ENABLE ALWAYS TRIGGER zz_ferry_test_die;
-SQL
-}
-live_on_insert() {
-	q -d "$1" -c "DROP TRIGGER zz_ferry_test_die ON $2; DROP FUNCTION public.ferry_test_die()"
-}
-
 @test "run --spool --split --split-min -j --no-bulk --only --run-id --workdir -q, then a failed run resumed with -j --metrics --max-memory --notify --progress-every -q: the plain run's destination" {
 	local d=$W/combo
 	clone_db op_tmpl op_combo

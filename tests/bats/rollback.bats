@@ -74,21 +74,6 @@ undone() {
 	[ "$(q1 -d "$db" -c "SELECT count(*) FROM ferry.id_map WHERE run_id = '$id'")" = 0 ]
 }
 
-# die_on_insert DB TABLE: the next insert into TABLE ends its own session
-# (a trigger that fires under session_replication_role = replica too), as a
-# lost connection would: the run fails at that entity, exit 4
-die_on_insert() {
-	q -d "$1" <<SQL
-CREATE FUNCTION public.ferry_test_die() RETURNS trigger LANGUAGE plpgsql
-AS \$\$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END \$\$;
-CREATE TRIGGER zz_ferry_test_die BEFORE INSERT ON $2 FOR EACH STATEMENT EXECUTE FUNCTION public.ferry_test_die();
-ALTER TABLE $2 ENABLE ALWAYS TRIGGER zz_ferry_test_die;
-SQL
-}
-live_on_insert() {
-	q -d "$1" -c "DROP TRIGGER zz_ferry_test_die ON $2; DROP FUNCTION public.ferry_test_die()"
-}
-
 teardown_file() {
 	drop_dbs
 }
