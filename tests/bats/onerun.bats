@@ -437,28 +437,38 @@ SQL
 # Driver overhead
 # ---------------------------------------------------------------------
 
-# The full run and the incremental one run back to back in the test (the
-# reference run of setup_file ran at another moment, on a machine perhaps
-# busier or quieter then: not a fair comparison).
+# A full run and an incremental one with nothing changed, back to back in
+# the test (the reference run of setup_file ran at another moment, on a
+# machine perhaps busier or quieter then), up to three pairs, each into a
+# fresh destination: the best time of each kind is compared, as a
+# benchmark does (the other lane's tests run beside them; a run's best time
+# is the one least disturbed).  Stops at the first pair where it holds.
 nothing_changed() {
 	fixture "$1"
-	DB=or_same_$1
-	clone_db "$TMPL" "$DB"
-	local full incr
-	run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
-		--run-id full --workdir "$BATS_TEST_TMPDIR/full"
-	assert_exit 0
-	run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
-		--incremental --run-id same --workdir "$BATS_TEST_TMPDIR/same"
-	assert_exit 0
-	# the entities of which no row changed run no stage
-	assert_contains ": nothing changed since "
-	# each run from its start to its end in the books (the preflight before
-	# either is the same work)
-	full=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'full'")
-	incr=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'same'")
-	echo "full run ${full}s, incremental run with nothing changed ${incr}s" >&3
-	awk -v f="$full" -v i="$incr" 'BEGIN { exit !(i < f) }'
+	local pair full incr best_full= best_incr= t
+	for pair in 1 2 3; do
+		DB=or_same_$1_$pair
+		clone_db "$TMPL" "$DB"
+		run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
+			--run-id full --workdir "$BATS_TEST_TMPDIR/full$pair"
+		assert_exit 0
+		run ferry run --source "dbname=$SRC" --target "dbname=$DB" --plan "$PLAN" --min-success "$MIN" \
+			--incremental --run-id same --workdir "$BATS_TEST_TMPDIR/same$pair"
+		assert_exit 0
+		# the entities of which no row changed run no stage
+		assert_contains ": nothing changed since "
+		# each run from its start to its end in the books (the preflight before
+		# either is the same work)
+		full=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'full'")
+		incr=$(q1 -d "$DB" -c "SELECT extract(epoch FROM finished_at - started_at) FROM ferry.runs WHERE run_id = 'same'")
+		echo "pair $pair: full run ${full}s, incremental run with nothing changed ${incr}s" >&3
+		best_full=$(awk -v a="${best_full:-$full}" -v b="$full" 'BEGIN { print (b < a ? b : a) }')
+		best_incr=$(awk -v a="${best_incr:-$incr}" -v b="$incr" 'BEGIN { print (b < a ? b : a) }')
+		t=$(awk -v f="$best_full" -v i="$best_incr" 'BEGIN { print (i < f ? "faster" : "slower") }')
+		[ "$t" = slower ] || break
+	done
+	echo "best: full run ${best_full}s, incremental run ${best_incr}s" >&3
+	[ "$t" = faster ] || false
 }
 
 @test "an incremental run with nothing changed takes less time than the full run (demo)" {
