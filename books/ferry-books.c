@@ -32,7 +32,7 @@ usage(int code)
 		"       ferry-books [OPTIONS] hold WHAT RUN -- COMMAND [ARGS...]\n"
 		"       ferry-books [OPTIONS] status [--json] [RUN]\n"
 		"       ferry-books [OPTIONS] verify-report OUT RUN MODE MIN_SUCCESS SHOW UNCHECKED FILE...\n"
-		"       ferry-books size SIZE                    a --max-memory size in bytes\n"
+		"       ferry-books size SIZE                    bytes of a size such as 512M (K, M, G)\n"
 		"The run's books in the destination's ferry schema (see ferry-books(1)).\n"
 		"\n"
 		"Options:\n"

@@ -152,6 +152,10 @@ zstd_magic() {
 		split "$DEMO_PLAN" orders 2 100 "" "$BATS_TEST_TMPDIR/ranges2"
 	assert_exit 3
 	[[ $stderr == *'source database "op_no_such_db"'* ]] || false
+	# status --json: the run as one JSON object (ferry status --json prints it)
+	run ferry-books --target dbname=op_plain status --json plain
+	assert_exit 0
+	[ "$(jq -r '.run + " " + .status' <<<"$output")" = "plain done" ] || false
 }
 
 @test "ferry-cat --output writes plain JSON lines atomically, --compress zstd; a damaged stream leaves no file" {
