@@ -170,7 +170,7 @@ seen_ok() {
 	no_secret_in "$w" "$BATS_TEST_TMPDIR/generated.plan" "$out".*
 	no_secret_in_db sc_a
 	# mktemp makes the private directory while the passwords are moved there
-	seen_ok 20 mktemp ferry-conninfo psql sed ferry-extract ferry-transform ferry-load \
+	seen_ok 20 mktemp ferry-conninfo psql ferry-extract ferry-transform ferry-load \
 		ferry-plan ferry-verify ferry-books
 	# the password file ferry made for the run is gone with it
 	! ls "$TMPDIR"/ferry-secret.* 2>/dev/null | grep -q .
