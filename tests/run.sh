@@ -112,8 +112,9 @@ if [ ${#bats_files[@]} -gt 0 ] && [ -e "${bats_files[0]}" ]; then
 	lane() {
 		local f
 		while :; do
-			# take the next file of the queue
-			f=$(flock "$out/queue" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' sh "$out/queue")
+			# take the next file of the queue (the lock on a file of its own:
+			# sed -i puts a new queue file in place)
+			f=$(flock "$out/lock" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' sh "$out/queue")
 			[ -n "$f" ] || return 0
 			bats_file "$f" "$out/${f##*/}.tap"
 		done
